@@ -1,0 +1,70 @@
+"""Labelled ECG data sets with official or reproducible folds (torch-free)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DataSetError
+from .base import SPLITS, DataSet, RecordRef, data_root
+
+__all__ = ["DATASETS", "SPLITS", "DataSet", "RecordRef", "data_root", "detect_dataset", "load_dataset"]
+
+#: name -> (default task, tasks, description)
+DATASETS = {
+    "ptbxl": ("superdiagnostic", ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all"),
+              "PTB-XL, 12 leads, 100/500 Hz, official strat_fold"),
+    "cpsc2018": ("cpsc9", ("cpsc9",), "CPSC2018 original .mat + REFERENCE.csv, 9 classes"),
+    "cinc2021": ("cpsc9", ("cpsc9", "all"), "PhysioNet/CinC 2021 WFDB with SNOMED # Dx codes"),
+    "cinc2020": ("cpsc9", ("cpsc9", "all"), "PhysioNet/CinC 2020 WFDB with SNOMED # Dx codes"),
+    "physionet2017": ("rhythm", ("rhythm",), "PhysioNet/CinC 2017 single-lead AF: N, A, O, ~"),
+    "folder": ("labels", ("labels",), "your own folder of records + labels CSV"),
+}
+
+
+def load_dataset(name: str, root: str | os.PathLike[str] | None = None, *, task: str | None = None,
+                 fs: float | None = None, labels: str | os.PathLike[str] | None = None,
+                 classes: list[str] | None = None, folds: str | os.PathLike[str] | None = None,
+                 seed: int = 0) -> DataSet:
+    """Load a data set by name (``ptbxl``, ``cpsc2018``, ``cinc2021``, ``physionet2017``, ``folder``)."""
+    if name not in DATASETS:
+        raise DataSetError(f"unknown data set {name!r}", fix="choose one of " + ", ".join(DATASETS))
+    task = task or DATASETS[name][0]
+    if name == "ptbxl":
+        from .ptbxl import load_ptbxl
+
+        return load_ptbxl(root, task=task, fs=fs or 100, folds=folds)
+    from . import challenges
+
+    if name == "cpsc2018":
+        return challenges.load_cpsc2018(root, task=task, folds=folds, seed=seed)
+    if name in ("cinc2021", "cinc2020"):
+        return challenges.load_cinc(root, task=task, folds=folds, seed=seed, name=name)
+    if name == "physionet2017":
+        return challenges.load_physionet2017(root, task=task, folds=folds, seed=seed)
+    if root is None:
+        raise DataSetError("the 'folder' data set needs a folder", fix="pass the folder holding your records")
+    from .folder import load_folder
+
+    return load_folder(root, labels=labels, classes=classes, folds=folds, seed=seed)
+
+
+def detect_dataset(folder: str | os.PathLike[str]) -> str | None:
+    """Guess which data set a folder holds from its label files (None: a plain folder of records)."""
+    p = Path(folder)
+    if (p / "ptbxl_database.csv").exists():
+        return "ptbxl"
+    ref = p / "REFERENCE.csv"
+    if ref.exists():
+        with open(ref, encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+        return "cpsc2018" if first.lower().startswith("recording") else "physionet2017"
+    if (p / "training2017" / "REFERENCE.csv").exists():
+        return "physionet2017"
+    if (p / "labels.csv").exists():
+        return "folder"
+    for hea in sorted(p.glob("*.hea"))[:5]:
+        with open(hea, encoding="utf-8", errors="replace") as fh:
+            if any(line.lower().startswith("# dx") for line in fh):
+                return "cinc2021"
+    return None

@@ -1,0 +1,272 @@
+"""Read a WFDB record (header + signal files) into a :class:`~ecgedge.signal.Signal`."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import RecordError
+from ..leads import normalize_lead
+from ..signal import Signal
+from . import wfdb_formats as F
+from .wfdb_header import NATIVE_FORMATS, Header, SignalSpec, read_header
+
+
+def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
+              verify_checksums: bool = True) -> Signal:
+    """Read the WFDB record at ``path`` (``.hea`` or the record name without extension).
+
+    Headers are parsed and signal files decoded natively for formats 8, 16, 24, 32, 61, 80, 160,
+    212, 310 and 311, including ``.mat`` signal files of the CinC challenges (``16+24``). Formats
+    and layouts it does not decode itself (FLAC-compressed 508/516/524, skew, several samples per
+    frame, multi-segment records) are read through ``wfdb`` if it is installed.
+    """
+    path = os.fspath(path)
+    hea = path if path.endswith(".hea") else path + ".hea"
+    hdr = read_header(hea)
+    if hdr.n_segments is not None or _needs_fallback(hdr):
+        return _read_with_wfdb(hdr, keep_digital)
+    if not hdr.signals:
+        raise RecordError("header declares no signals", path=hea, where="line 1",
+                          fix="a record needs at least one signal line")
+    directory = os.path.dirname(hea)
+    digital = _decode_signals(hdr, directory)
+    return _to_signal(hdr, digital, keep_digital, verify_checksums)
+
+
+def _needs_fallback(hdr: Header) -> bool:
+    for s in hdr.signals:
+        if s.fmt not in NATIVE_FORMATS or s.skew or s.samples_per_frame != 1 or s.file_name == "~":
+            return True
+    return False
+
+
+def _groups(signals: Sequence[SignalSpec]) -> list[tuple[str, list[int]]]:
+    """Signals grouped by file, in order of first appearance."""
+    order: dict[str, list[int]] = {}
+    for i, s in enumerate(signals):
+        order.setdefault(s.file_name, []).append(i)
+    return list(order.items())
+
+
+def _decode_signals(hdr: Header, directory: str) -> np.ndarray:
+    """Digital samples, int32 ``[frames, signals]``."""
+    n_sig = len(hdr.signals)
+    groups = _groups(hdr.signals)
+    if len(groups) == 1:
+        return _decode_file(hdr, directory, groups[0][0], groups[0][1])
+    parts = [(idx, _decode_file(hdr, directory, name, idx)) for name, idx in groups]
+    n = min(p.shape[0] for _, p in parts)
+    out = np.empty((n, n_sig), np.int32)
+    for idx, p in parts:
+        out[:, idx] = p[:n]
+    return out
+
+
+def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> np.ndarray:
+    specs = [hdr.signals[i] for i in idx]
+    first = specs[0]
+    for s in specs[1:]:
+        if s.fmt != first.fmt or s.byte_offset != first.byte_offset:
+            raise RecordError(
+                f"signals in {file_name} disagree on format or byte offset "
+                f"({first.fmt}+{first.byte_offset} vs {s.fmt}+{s.byte_offset})",
+                path=hdr.path, where=f"line {s.line}",
+                fix="all signals stored in one file must share its format",
+            )
+    fmt, offset, width = first.fmt, first.byte_offset, len(specs)
+    fpath = os.path.join(directory, file_name)
+    if file_name.lower().endswith(".mat") and offset:
+        _check_mat4(fpath, hdr, width, offset)
+    # One read of exactly what the header promises (or of the whole file when it does not say).
+    want = F.bytes_for(fmt, hdr.n_samples * width) if hdr.n_samples is not None else -1
+    try:
+        with open(fpath, "rb") as fh:
+            if offset:
+                fh.seek(offset)
+            buf = fh.read(want)
+    except FileNotFoundError:
+        raise RecordError(
+            f"signal file {file_name} is missing", path=hdr.path, where=f"line {first.line}",
+            fix=f"put {file_name} beside the header",
+        ) from None
+    except OSError as exc:
+        raise RecordError(f"cannot read {file_name}: {exc.strerror}", path=hdr.path,
+                          where=f"line {first.line}") from None
+    available = F.samples_in(fmt, len(buf)) // width
+    frames = available if hdr.n_samples is None else hdr.n_samples
+    if frames > available:
+        raise RecordError(
+            f"header says {frames} samples per signal but {file_name} holds only {available} "
+            f"(format {fmt}, {width} signal(s), byte offset {offset})",
+            path=hdr.path, where=f"line 1 / line {first.line}",
+            fix="the signal file is truncated or the header's sample count is wrong",
+        )
+    if frames == 0:
+        raise RecordError(f"record has zero samples ({file_name})", path=hdr.path, where="line 1",
+                          fix="nothing to read; drop this record")
+    n = frames * width
+    flat = F.decode(fmt, buf, n)
+    frames_arr = flat.reshape(frames, width)
+    if fmt == "8":
+        init = np.array([s.initial_value for s in specs], np.int32)
+        frames_arr = np.cumsum(frames_arr, axis=0, dtype=np.int32) + init
+    return frames_arr
+
+
+def _check_mat4(fpath: str, hdr: Header, width: int, offset: int) -> None:
+    """A WFDB header may point into a MATLAB v4 file (CinC 2017/2020/2021); check its matrix."""
+    try:
+        with open(fpath, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return
+    if len(head) < 20:
+        raise RecordError(f"{os.path.basename(fpath)} is too short to be a MATLAB file",
+                          path=hdr.path)
+    mopt, rows, cols, imag, namlen = struct.unpack("<5i", head)
+    if mopt not in (0, 10, 20, 30, 40, 50):
+        return  # not a little-endian MAT v4 header: trust the WFDB byte offset as written
+    if rows != width and cols != width:
+        raise RecordError(
+            f"{os.path.basename(fpath)} holds a {rows}x{cols} matrix but the header declares "
+            f"{width} signals", path=hdr.path, fix="the header and the .mat file do not belong together",
+        )
+
+
+def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: bool) -> Signal:
+    specs = hdr.signals
+    warnings = list(hdr.warnings)
+    gains = [s.gain for s in specs]
+    baselines = [s.baseline for s in specs]
+
+    # Physical value = (digital - baseline) / gain, rounded once to float32. When every sample
+    # and baseline fits in 16 bits and every gain is exact in float32, float32 arithmetic gives
+    # bit-for-bit the float32 rounding of wfdb's float64 result (double rounding of a quotient of
+    # float32 numbers is innocuous); otherwise compute in float64 first.
+    g32 = np.array(gains, np.float32)
+    narrow = all(s.fmt in _NARROW for s in specs) and all(abs(b) < 1 << 16 for b in baselines)
+    if narrow and g32.tolist() == gains:
+        data = np.array(digital.T, dtype=np.float32, order="C")
+        # Integers below 2**17 are exact in float32 and their float64 sum is exact: the checksum
+        # comes from this contiguous copy, far faster than a strided integer reduction.
+        sums = data.sum(axis=1, dtype=np.float64).astype(np.int64).tolist() if verify else None
+        data -= np.array(baselines, np.float32)[:, None]
+        data /= g32[:, None]
+    else:
+        dT = np.ascontiguousarray(digital.T)
+        sums = dT.sum(axis=1, dtype=np.int64).tolist() if verify else None
+        phys = (dT - np.array(baselines, np.float64)[:, None]) / np.array(gains)[:, None]
+        data = phys.astype(np.float32)
+
+    if sums is not None and hdr.n_samples is not None:
+        for i, s in enumerate(specs):
+            # A checksum of 0 is the placeholder some writers (CinC 2017) put in every header.
+            if s.checksum and (sums[i] - s.checksum) % 65536 != 0:
+                warnings.append(
+                    f"line {s.line}: checksum mismatch for signal {s.description or i} "
+                    f"(header {s.checksum}, data {sums[i] % 65536}): the signal file may be damaged"
+                )
+
+    codes = {F.INVALID_SAMPLE[s.fmt] for s in specs}
+    codes.discard(None)
+    if codes and int(digital.min()) <= max(codes):
+        for code in codes:
+            mask = digital == code
+            if not mask.any():
+                continue
+            mask &= np.array([F.INVALID_SAMPLE[s.fmt] == code for s in specs])
+            data[mask.T] = np.nan
+            for i in np.flatnonzero(mask.any(axis=0)):
+                warnings.append(f"signal {specs[i].description or i}: {int(mask[:, i].sum())} "
+                                "invalid sample(s) read as NaN")
+    for s in specs:
+        if not s.calibrated:
+            warnings.append(f"line {s.line}: gain 0 (uncalibrated); WFDB's default of 200 adu/unit assumed")
+
+    raw_leads = tuple(s.description or f"ch{i}" for i, s in enumerate(specs))
+    leads = tuple(map(normalize_lead, raw_leads))
+    if len(set(leads)) != len(leads):
+        _check_duplicate_leads(hdr, raw_leads, leads)
+    meta = {
+        "formats": tuple(s.fmt for s in specs),
+        "gain": tuple(gains),
+        "baseline": tuple(baselines),
+        "base_time": hdr.base_time,
+        "base_date": hdr.base_date,
+        "reader": "ecgedge",
+    }
+    if hdr.comments:
+        meta.update(_comment_facts(hdr.comments))
+    return Signal(
+        data=data, fs=hdr.fs, leads=leads, units=tuple(s.units for s in specs),
+        name=hdr.record_name, comments=tuple(hdr.comments), path=hdr.path, raw_leads=raw_leads,
+        warnings=warnings, digital=np.ascontiguousarray(digital.T) if keep_digital else None,
+        meta=meta,
+    )
+
+
+_NARROW = frozenset({"8", "16", "61", "80", "160", "212", "310", "311"})
+
+
+def _check_duplicate_leads(hdr: Header, raw: tuple[str, ...], leads: tuple[str, ...]) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(leads):
+        if name in seen and raw[i] not in ("", f"ch{i}"):
+            j = seen[name]
+            raise RecordError(
+                f"duplicate lead name {raw[i]!r} (signals {j + 1} and {i + 1} both read as {name})",
+                path=hdr.path, where=f"line {hdr.signals[i].line}",
+                fix="give each signal a distinct description so leads can be told apart",
+            )
+        seen[name] = i
+
+
+def _comment_facts(comments: Sequence[str]) -> dict:
+    """Age, sex and diagnosis codes in the ``# Key: value`` style of the CinC challenges."""
+    facts: dict = {}
+    for c in comments:
+        key, sep, value = c.partition(":")
+        if not sep:
+            continue
+        k = key.strip().lower().strip("<>")
+        v = value.strip()
+        if k == "age":
+            facts["age"] = v
+        elif k == "sex":
+            facts["sex"] = v
+        elif k == "dx":
+            facts["dx"] = tuple(x.strip() for x in v.split(",") if x.strip())
+    return facts
+
+
+def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
+    """Formats and layouts that ecgedge does not decode itself go through ``wfdb``."""
+    try:
+        import wfdb  # noqa: PLC0415 - optional, heavy: imported only for these records
+    except ImportError:
+        raise RecordError(
+            "this record needs the 'wfdb' package (multi-segment, FLAC, skewed or multi-sample-frame "
+            "signals)", path=hdr.path, fix="pip install wfdb",
+        ) from None
+    record_path = hdr.path[:-4]
+    try:
+        rec = wfdb.rdrecord(record_path, physical=False, smooth_frames=True)
+    except Exception as exc:  # wfdb raises many kinds; the user needs the file and the reason
+        raise RecordError(f"wfdb could not read this record: {exc}", path=hdr.path) from None
+    d = np.asarray(rec.d_signal, dtype=np.float64)
+    gain = np.asarray(rec.adc_gain, np.float64)
+    baseline = np.asarray(rec.baseline, np.float64)
+    phys = (d - baseline) / gain
+    raw = tuple(rec.sig_name or [f"ch{i}" for i in range(d.shape[1])])
+    return Signal(
+        data=np.ascontiguousarray(phys.T, dtype=np.float32), fs=float(rec.fs),
+        leads=tuple(normalize_lead(n) for n in raw), units=tuple(rec.units or ["mV"] * d.shape[1]),
+        name=hdr.record_name, comments=tuple(hdr.comments), path=hdr.path, raw_leads=raw,
+        warnings=list(hdr.warnings) + ["read through wfdb (format or layout not decoded natively)"],
+        digital=np.ascontiguousarray(rec.d_signal.T, dtype=np.int32) if keep_digital else None,
+        meta={"reader": "wfdb", **_comment_facts(hdr.comments)},
+    )
