@@ -1,0 +1,282 @@
+"""The ``ecgedge`` command: parse, call the library, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import EcgedgeError
+
+app = typer.Typer(
+    name="ecgedge",
+    help="Train ECG classifiers and deploy them as compiled, quantized engines at the edge.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Read records, load data sets, fetch and prepare data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ecgedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """ecgedge: ECG classifiers at the edge."""
+
+
+# --------------------------------------------------------------------------------------- data info
+@data_app.command("info")
+def data_info(
+    path: Annotated[Optional[str], typer.Argument(  # noqa: UP045
+        help="A record (.hea/.mat), a folder, or a data set name (ptbxl, cpsc2018, cinc2021, physionet2017).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Summarise the built-in simulated 12-lead record.")] = False,
+    task: Annotated[Optional[str], typer.Option(help="Label task of a data set (e.g. superdiagnostic).")] = None,  # noqa: UP045
+    fs: Annotated[Optional[float], typer.Option(help="PTB-XL: 100 or 500 Hz records.")] = None,  # noqa: UP045
+    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV for a folder of your own records.")] = None,  # noqa: UP045
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Summarise a record (leads, fs, duration, units, comments, labels) or a data set (records, classes per fold, missing files)."""
+    from . import summaries
+    from .datasets import DATASETS, detect_dataset, load_dataset
+
+    if demo or path is None:
+        if path is None and not demo:
+            raise EcgedgeError("give a record, a folder or a data set name", fix="or --demo for a built-in record")
+        from .simulate import simulated_ecg
+
+        _print_record(summaries.record_summary(simulated_ecg()), as_json)
+        return
+    p = Path(path)
+    if path in DATASETS and not p.exists():
+        ds = load_dataset(path, task=task, fs=fs, labels=labels)
+        _print_dataset(summaries.dataset_summary(ds), as_json)
+        return
+    if p.is_dir():
+        kind = "folder" if labels else detect_dataset(p)
+        if kind is None:
+            _print_folder(summaries.folder_summary(p), as_json)
+            return
+        ds = load_dataset(kind, p, task=task, fs=fs, labels=labels)
+        _print_dataset(summaries.dataset_summary(ds), as_json)
+        return
+    from .io import read_record
+
+    sig = read_record(p)
+    _print_record(summaries.record_summary(sig, summaries.labels_for(sig)), as_json)
+
+
+def _print_record(s: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(s, indent=1, default=str))
+        return
+    from rich.table import Table
+
+    c = _console()
+    t = Table(title=f"record {s['record']}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("path", str(s["path"] or "(built-in simulated record)"))
+    t.add_row("leads", f"{s['n_leads']}: {' '.join(s['leads'])}")
+    t.add_row("sampling rate", f"{s['fs']:g} Hz")
+    t.add_row("duration", f"{s['duration_s']:g} s ({s['samples']} samples)")
+    t.add_row("units", ", ".join(s["units"]))
+    rng = s["range"]
+    t.add_row("range", "  ".join(f"{k} {v[0]:.2f}..{v[1]:.2f}" for k, v in list(rng.items())[:12]))
+    if s["invalid_samples"]:
+        t.add_row("invalid samples", str(s["invalid_samples"]))
+    if s["labels"]:
+        t.add_row("labels", ", ".join(s["labels"]))
+    for k in ("age", "sex", "base_date", "base_time"):
+        if s["meta"].get(k):
+            t.add_row(k.replace("_", " "), str(s["meta"][k]))
+    if s["comments"]:
+        t.add_row("comments", "\n".join(s["comments"][:8]))
+    c.print(t)
+    for w in s["warnings"]:
+        _console(stderr=True).print(f"[yellow]warning:[/] {w}")
+
+
+def _print_dataset(s: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(s, indent=1, default=str))
+        return
+    from rich.table import Table
+
+    c = _console()
+    c.print(f"[bold]{s['dataset']}[/] task [bold]{s['task']}[/] at {s['root']}")
+    c.print(f"{s['records']} records, {len(s['classes'])} classes "
+            f"({'multi-label' if s['multilabel'] else 'single-label'}), "
+            f"fs {s['fs'] if s['fs'] else 'mixed'}, folds: {s['fold_source']}")
+    t = Table(title="records per class and split (train = folds 1-8, val = 9, test = 10)", title_justify="left")
+    t.add_column("class")
+    for split in ("train", "val", "test", "total"):
+        t.add_column(split, justify="right")
+    per = s["per_split"]
+    for cls in s["classes"]:
+        t.add_row(cls, *(str(per[sp][cls]) for sp in ("train", "val", "test", "total")))
+    t.add_row("[bold]records[/]", *(str(per[sp]["records"]) for sp in ("train", "val", "test", "total")))
+    c.print(t)
+    if s["unlabelled"]:
+        c.print(f"{s['unlabelled']} record(s) without a label for this task were dropped")
+    if s["missing"]:
+        first = ", ".join(s["missing_first"][:5])
+        _console(stderr=True).print(
+            f"[yellow]warning:[/] {s['missing']} record(s) listed in the labels are not on disk (first: {first})")
+    for n in s["notes"]:
+        c.print(f"note: {n}")
+
+
+def _print_folder(s: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(s, indent=1, default=str))
+        return
+    c = _console()
+    c.print(f"[bold]{s['folder']}[/]: {s['wfdb_records']} WFDB record(s), "
+            f"{s['mat_files_without_header']} .mat file(s) without a header")
+    if s["fs"]:
+        c.print("sampling rates: " + ", ".join(f"{k} Hz x{v}" for k, v in s["fs"].items()))
+        c.print("leads: " + ", ".join(f"{k} x{v}" for k, v in s["n_leads"].items()))
+    if s["duration_s"]:
+        d = s["duration_s"]
+        c.print(f"durations: {d['min']:.1f}-{d['max']:.1f} s (median {d['median']:.1f} s, total {d['total'] / 3600:.2f} h)")
+    for e in s["unreadable"]:
+        _console(stderr=True).print(f"[yellow]unreadable:[/] {e}")
+
+
+# ------------------------------------------------------------------------------------ data prepare
+@data_app.command("prepare")
+def data_prepare(
+    dataset: Annotated[str, typer.Argument(help="ptbxl, cpsc2018, cinc2021, physionet2017 or folder.")],
+    out: Annotated[Path, typer.Option(help="Store folder to write.")],
+    root: Annotated[Optional[Path], typer.Option(help="Data set folder (default: under $ECGEDGE_DATA).")] = None,  # noqa: UP045
+    task: Annotated[Optional[str], typer.Option(help="Label task (default: the data set's own).")] = None,  # noqa: UP045
+    fs: Annotated[Optional[float], typer.Option(help="Sampling rate of the store; PTB-XL picks its 100/500 Hz files.")] = None,  # noqa: UP045
+    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV (folder data sets).")] = None,  # noqa: UP045
+    folds: Annotated[Optional[Path], typer.Option(help="Folds CSV to reuse (record,fold).")] = None,  # noqa: UP045
+    seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the store is up to date.")] = False,
+) -> None:
+    """Decode a data set once into a memory-mapped store with labels, folds and a manifest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .datasets import load_dataset
+    from .store import prepare
+
+    load_fs = fs if dataset == "ptbxl" and fs in (100, 500) else (100 if dataset == "ptbxl" and fs else None)
+    ds = load_dataset(dataset, root, task=task, fs=load_fs, labels=labels, folds=folds, seed=seed)
+    err = _console(stderr=True)
+    if ds.missing_summary():
+        err.print(f"[yellow]warning:[/] {ds.missing_summary()}")
+    with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task_id = bar.add_task("prepare", total=len(ds.records))
+        result = prepare(ds, out, fs=fs, force=force, progress=lambda i, n: bar.update(task_id, completed=i))
+    st = result.store
+    verb = "reused (inputs unchanged)" if result.reused else f"built in {result.seconds:.2f} s"
+    print(f"{out}: {len(st)} records x {len(st.leads)} leads at {st.fs:g} Hz, {len(st.classes)} classes; {verb}")
+    for name, msg in result.failed[:10]:
+        err.print(f"[yellow]skipped {name}:[/] {msg}")
+    if len(result.failed) > 10:
+        err.print(f"[yellow]... and {len(result.failed) - 10} more skipped (see manifest.json)[/]")
+
+
+# -------------------------------------------------------------------------------------- data folds
+@data_app.command("folds")
+def data_folds(
+    dataset: Annotated[str, typer.Argument(help="cpsc2018, cinc2021, physionet2017, folder or ptbxl.")],
+    out: Annotated[Path, typer.Option(help="CSV to write (record,patient,fold).")],
+    root: Annotated[Optional[Path], typer.Option(help="Data set folder.")] = None,  # noqa: UP045
+    task: Annotated[Optional[str], typer.Option(help="Label task the folds are stratified on.")] = None,  # noqa: UP045
+    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV (folder data sets).")] = None,  # noqa: UP045
+    seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
+) -> None:
+    """Write the data set's folds (official, or stratified and patient-disjoint) so they can be reused."""
+    from .datasets import load_dataset
+
+    ds = load_dataset(dataset, root, task=task, labels=labels, seed=seed)
+    ds.write_folds(out)
+    print(f"{out}: folds of {len(ds)} records ({ds.fold_source})")
+
+
+# -------------------------------------------------------------------------------------- data fetch
+@data_app.command("fetch")
+def data_fetch(
+    dataset: Annotated[str, typer.Argument(help="ptbxl, cpsc2018, cinc2021, physionet2017 or mitdb.")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder to download into (default: ./data/<name>).")] = None,  # noqa: UP045
+    mirror: Annotated[Optional[str], typer.Option(help="Base URL of a PhysioNet mirror (…/files).")] = None,  # noqa: UP045
+    only: Annotated[Optional[list[str]], typer.Option(help="Glob of files to fetch (repeatable).")] = None,  # noqa: UP045
+    retries: Annotated[int, typer.Option(help="Attempts per file.")] = 4,
+) -> None:
+    """Download a data set from PhysioNet: resumable, retrying, verified against its SHA256SUMS."""
+    from .fetch import fetch
+
+    target = out or Path("data") / dataset
+    report = fetch(dataset, target, mirror=mirror, retries=retries, only=only,
+                   progress=sys.stderr.isatty())
+    print(f"{target}: {report.summary()}")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """The data sets ecgedge loads, and whether each is found under $ECGEDGE_DATA."""
+    from .datasets import DATASETS, data_root
+
+    root = data_root()
+    folders = {"ptbxl": "ptb-xl", "cpsc2018": "cpsc2018", "cinc2021": "cinc2021",
+               "physionet2017": "physionet2017/training2017"}
+    print(f"data root: {root} (set ECGEDGE_DATA to change)")
+    for name, (task, tasks, desc) in DATASETS.items():
+        where = folders.get(name)
+        found = "found" if where and (root / where).is_dir() else ("-" if not where else "not found")
+        print(f"  {name:<14} {found:<10} tasks: {', '.join(tasks):<60} {desc}")
+
+
+def main() -> None:
+    """Entry point: turn ecgedge's own errors into one clear line and an exit code, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except EcgedgeError as exc:
+        _console(stderr=True).print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of a command-line tool
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        if os.environ.get("ECGEDGE_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} "
+              "(this is a bug in ecgedge; rerun with ECGEDGE_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        sys.exit(3)
