@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,15 +47,15 @@ def _root(
 # --------------------------------------------------------------------------------------- data info
 @data_app.command("info")
 def data_info(
-    path: Annotated[Optional[str], typer.Argument(  # noqa: UP045
+    path: Annotated[str | None, typer.Argument(
         help="A record (.hea/.mat), a folder, or a data set name (ptbxl, cpsc2018, cinc2021, physionet2017).")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Summarise the built-in simulated 12-lead record.")] = False,
-    task: Annotated[Optional[str], typer.Option(help="Label task of a data set (e.g. superdiagnostic).")] = None,  # noqa: UP045
-    fs: Annotated[Optional[float], typer.Option(help="PTB-XL: 100 or 500 Hz records.")] = None,  # noqa: UP045
-    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV for a folder of your own records.")] = None,  # noqa: UP045
+    task: Annotated[str | None, typer.Option(help="Label task of a data set (e.g. superdiagnostic).")] = None,
+    fs: Annotated[float | None, typer.Option(help="PTB-XL: 100 or 500 Hz records.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels CSV for a folder of your own records.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Summarise a record (leads, fs, duration, units, comments, labels) or a data set (records, classes per fold, missing files)."""
+    """Summarise a record (leads, fs, duration, units, labels) or a data set (classes per fold, missing files)."""
     from . import summaries
     from .datasets import DATASETS, detect_dataset, load_dataset
 
@@ -158,7 +158,8 @@ def _print_folder(s: dict, as_json: bool) -> None:
         c.print("leads: " + ", ".join(f"{k} x{v}" for k, v in s["n_leads"].items()))
     if s["duration_s"]:
         d = s["duration_s"]
-        c.print(f"durations: {d['min']:.1f}-{d['max']:.1f} s (median {d['median']:.1f} s, total {d['total'] / 3600:.2f} h)")
+        c.print(f"durations: {d['min']:.1f}-{d['max']:.1f} s (median {d['median']:.1f} s, "
+                f"total {d['total'] / 3600:.2f} h)")
     for e in s["unreadable"]:
         _console(stderr=True).print(f"[yellow]unreadable:[/] {e}")
 
@@ -168,11 +169,11 @@ def _print_folder(s: dict, as_json: bool) -> None:
 def data_prepare(
     dataset: Annotated[str, typer.Argument(help="ptbxl, cpsc2018, cinc2021, physionet2017 or folder.")],
     out: Annotated[Path, typer.Option(help="Store folder to write.")],
-    root: Annotated[Optional[Path], typer.Option(help="Data set folder (default: under $ECGEDGE_DATA).")] = None,  # noqa: UP045
-    task: Annotated[Optional[str], typer.Option(help="Label task (default: the data set's own).")] = None,  # noqa: UP045
-    fs: Annotated[Optional[float], typer.Option(help="Sampling rate of the store; PTB-XL picks its 100/500 Hz files.")] = None,  # noqa: UP045
-    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV (folder data sets).")] = None,  # noqa: UP045
-    folds: Annotated[Optional[Path], typer.Option(help="Folds CSV to reuse (record,fold).")] = None,  # noqa: UP045
+    root: Annotated[Path | None, typer.Option(help="Data set folder (default: under $ECGEDGE_DATA).")] = None,
+    task: Annotated[str | None, typer.Option(help="Label task (default: the data set's own).")] = None,
+    fs: Annotated[float | None, typer.Option(help="Store sampling rate (PTB-XL: its 100/500 Hz files).")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels CSV (folder data sets).")] = None,
+    folds: Annotated[Path | None, typer.Option(help="Folds CSV to reuse (record,fold).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even if the store is up to date.")] = False,
 ) -> None:
@@ -205,9 +206,9 @@ def data_prepare(
 def data_folds(
     dataset: Annotated[str, typer.Argument(help="cpsc2018, cinc2021, physionet2017, folder or ptbxl.")],
     out: Annotated[Path, typer.Option(help="CSV to write (record,patient,fold).")],
-    root: Annotated[Optional[Path], typer.Option(help="Data set folder.")] = None,  # noqa: UP045
-    task: Annotated[Optional[str], typer.Option(help="Label task the folds are stratified on.")] = None,  # noqa: UP045
-    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV (folder data sets).")] = None,  # noqa: UP045
+    root: Annotated[Path | None, typer.Option(help="Data set folder.")] = None,
+    task: Annotated[str | None, typer.Option(help="Label task the folds are stratified on.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels CSV (folder data sets).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
 ) -> None:
     """Write the data set's folds (official, or stratified and patient-disjoint) so they can be reused."""
@@ -222,9 +223,9 @@ def data_folds(
 @data_app.command("fetch")
 def data_fetch(
     dataset: Annotated[str, typer.Argument(help="ptbxl, cpsc2018, cinc2021, physionet2017 or mitdb.")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder to download into (default: ./data/<name>).")] = None,  # noqa: UP045
-    mirror: Annotated[Optional[str], typer.Option(help="Base URL of a PhysioNet mirror (…/files).")] = None,  # noqa: UP045
-    only: Annotated[Optional[list[str]], typer.Option(help="Glob of files to fetch (repeatable).")] = None,  # noqa: UP045
+    out: Annotated[Path | None, typer.Option(help="Folder to download into (default: ./data/<name>).")] = None,
+    mirror: Annotated[str | None, typer.Option(help="Base URL of a PhysioNet mirror (…/files).")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Glob of files to fetch (repeatable).")] = None,
     retries: Annotated[int, typer.Option(help="Attempts per file.")] = 4,
 ) -> None:
     """Download a data set from PhysioNet: resumable, retrying, verified against its SHA256SUMS."""
@@ -245,7 +246,7 @@ def data_list() -> None:
     folders = {"ptbxl": "ptb-xl", "cpsc2018": "cpsc2018", "cinc2021": "cinc2021",
                "physionet2017": "physionet2017/training2017"}
     print(f"data root: {root} (set ECGEDGE_DATA to change)")
-    for name, (task, tasks, desc) in DATASETS.items():
+    for name, (_default, tasks, desc) in DATASETS.items():
         where = folders.get(name)
         found = "found" if where and (root / where).is_dir() else ("-" if not where else "not found")
         print(f"  {name:<14} {found:<10} tasks: {', '.join(tasks):<60} {desc}")

@@ -10,7 +10,6 @@ import csv
 import os
 from pathlib import Path
 
-
 from ..errors import DataSetError, RecordError
 from ..io.wfdb_header import read_header
 from .base import N_FOLDS, DataSet, RecordRef, data_root, read_folds_csv

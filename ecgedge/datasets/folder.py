@@ -97,9 +97,12 @@ def load_folder(root: str | os.PathLike[str], labels: str | os.PathLike[str] | N
         path = None
         for ext in (".hea", ".mat"):
             cand = root / (str(rel) + ext)
-            if cand.exists() and cand.resolve().is_relative_to(root_resolved):
-                path = cand
-                break
+            try:
+                if cand.exists() and cand.resolve().is_relative_to(root_resolved):
+                    path = cand
+                    break
+            except (OSError, ValueError, RuntimeError):
+                break  # a name no file system can hold (too long, NUL, symlink loop): not on disk
         if path is None:
             missing.append(name)
             continue

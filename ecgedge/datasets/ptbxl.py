@@ -31,7 +31,7 @@ def read_statements(path: str) -> dict[str, dict[str, str]]:
             rows = {row[0]: dict(zip(header[1:], row[1:])) for row in reader if row}
     except FileNotFoundError:
         raise DataSetError("scp_statements.csv not found", path=path,
-                           fix="point at the PTB-XL folder that holds ptbxl_database.csv and scp_statements.csv") from None
+                           fix="point at the PTB-XL folder (it holds ptbxl_database.csv)") from None
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
         raise DataSetError(f"not a readable CSV ({exc})", path=path) from None
     for col in ("diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"):

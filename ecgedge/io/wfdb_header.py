@@ -22,6 +22,7 @@ NATIVE_FORMATS = frozenset({"8", "16", "24", "32", "61", "80", "160", "212", "31
 KNOWN_FORMATS = NATIVE_FORMATS | {"0", "508", "516", "524"}
 
 _MAX_HEADER_BYTES = 4 << 20
+_MIN_GAIN, _MAX_GAIN = 1e-6, 1e15
 _FMT_RE = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
 _TIME_RE = re.compile(r"^\d{1,2}:\d{1,2}(:\d{1,2}(\.\d*)?)?$")
 _DATE_RE = re.compile(r"^\d{1,2}/\d{1,2}/\d{1,4}$")
@@ -294,6 +295,11 @@ def _parse_gain(tok: str, lineno: int, path: str) -> tuple[float, int | None, st
             raise RecordError(f"'baseline' is missing its ')': {tok[:40]!r}", path=path,
                               where=f"line {lineno}", fix="write gain(baseline)/units, e.g. 200(0)/mV")
         baseline = _int(base[:-1], "baseline", path, lineno)
+    if gain and not _MIN_GAIN <= abs(gain) <= _MAX_GAIN:
+        # (digital - baseline) / gain must stay a finite float32 for any 32-bit sample and any
+        # baseline the parser accepts (< 10**30); no real ADC has a gain outside this range.
+        raise RecordError(f"'adc gain' is out of range: {gain_str[:40]!r}", path=path, where=f"line {lineno}",
+                          fix=f"a gain is {_MIN_GAIN:g} to {_MAX_GAIN:g} adu per unit (0: uncalibrated)")
     calibrated = gain != 0
     if not calibrated:
         gain = 200.0  # WFDB: a gain of 0 means uncalibrated, read with the default 200 adu/unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Sequence
 
@@ -85,8 +86,17 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
     want = F.bytes_for(fmt, hdr.n_samples * width) if hdr.n_samples is not None else -1
     try:
         with open(fpath, "rb") as fh:
+            if want < 0 or want > _CHECK_SIZE_ABOVE:
+                # read(n) allocates n bytes up front: never take a damaged header's word for n.
+                want = _bytes_after(fh, offset, hdr, file_name, first.line)
             if offset:
-                fh.seek(offset)
+                try:
+                    fh.seek(offset)
+                except (OverflowError, ValueError, OSError):
+                    raise RecordError(
+                        f"byte offset {offset} of {file_name} is out of range", path=hdr.path,
+                        where=f"line {first.line}", fix="the format field's '+offset' is damaged",
+                    ) from None
             buf = fh.read(want)
     except FileNotFoundError:
         raise RecordError(
@@ -112,9 +122,26 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
     flat = F.decode(fmt, buf, n)
     frames_arr = flat.reshape(frames, width)
     if fmt == "8":
+        for s in specs:
+            if not -(1 << 31) <= s.initial_value < 1 << 31:
+                raise RecordError(f"'initial value' is out of range: {s.initial_value}", path=hdr.path,
+                                  where=f"line {s.line}", fix="format 8 needs a 32-bit initial value")
         init = np.array([s.initial_value for s in specs], np.int32)
         frames_arr = np.cumsum(frames_arr, axis=0, dtype=np.int32) + init
     return frames_arr
+
+
+#: Reads larger than this are first checked against the file's size (a header may claim anything).
+_CHECK_SIZE_ABOVE = 1 << 26
+
+
+def _bytes_after(fh, offset: int, hdr: Header, file_name: str, line: int) -> int:
+    """Bytes of the (regular) file ``fh`` after ``offset``: the most a read can usefully ask for."""
+    st = os.fstat(fh.fileno())
+    if not stat.S_ISREG(st.st_mode):
+        raise RecordError(f"signal file {file_name} is not a regular file", path=hdr.path,
+                          where=f"line {line}", fix="point the header at the record's .dat file")
+    return max(st.st_size - offset, 0)
 
 
 def _check_mat4(fpath: str, hdr: Header, width: int, offset: int) -> None:
@@ -243,6 +270,35 @@ def _comment_facts(comments: Sequence[str]) -> dict:
     return facts
 
 
+def _check_sizes_before_wfdb(hdr: Header) -> None:
+    """``wfdb`` allocates what the header claims before it reads: check the claim against the files."""
+    if hdr.n_samples is None or hdr.n_segments is not None:
+        return
+    directory = os.path.dirname(hdr.path)
+    for file_name, idx in _groups(hdr.signals):
+        specs = [hdr.signals[i] for i in idx]
+        first = specs[0]
+        if file_name == "~" or first.fmt not in NATIVE_FORMATS or any(s.fmt != first.fmt for s in specs):
+            continue  # no byte count to check (null signals, FLAC) or wfdb's own error is clearer
+        skewed = max(specs, key=lambda s: s.skew)
+        if skewed.skew > hdr.n_samples:
+            raise RecordError(f"skew {skewed.skew} is longer than the record ({hdr.n_samples} samples)",
+                              path=hdr.path, where=f"line {skewed.line}", fix="the format field's ':skew' is damaged")
+        try:
+            size = os.stat(os.path.join(directory, file_name)).st_size
+        except OSError:
+            continue  # missing or unreadable: wfdb says which
+        frame = sum(s.samples_per_frame for s in specs)
+        available = F.samples_in(first.fmt, max(size - first.byte_offset, 0)) // frame
+        if hdr.n_samples > available:
+            raise RecordError(
+                f"header says {hdr.n_samples} samples per signal but {file_name} holds only {available} "
+                f"(format {first.fmt}, {frame} sample(s) per frame, byte offset {first.byte_offset})",
+                path=hdr.path, where=f"line 1 / line {first.line}",
+                fix="the signal file is truncated or the header's sample count is wrong",
+            )
+
+
 def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
     """Formats and layouts that ecgedge does not decode itself go through ``wfdb``."""
     try:
@@ -252,6 +308,7 @@ def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
             "this record needs the 'wfdb' package (multi-segment, FLAC, skewed or multi-sample-frame "
             "signals)", path=hdr.path, fix="pip install wfdb",
         ) from None
+    _check_sizes_before_wfdb(hdr)
     record_path = hdr.path[:-4]
     try:
         rec = wfdb.rdrecord(record_path, physical=False, smooth_frames=True)
