@@ -295,9 +295,11 @@ def _parse_gain(tok: str, lineno: int, path: str) -> tuple[float, int | None, st
             raise RecordError(f"'baseline' is missing its ')': {tok[:40]!r}", path=path,
                               where=f"line {lineno}", fix="write gain(baseline)/units, e.g. 200(0)/mV")
         baseline = _int(base[:-1], "baseline", path, lineno)
-    if gain and not _MIN_GAIN <= abs(gain) <= _MAX_GAIN:
-        # (digital - baseline) / gain must stay a finite float32 for any 32-bit sample and any
-        # baseline the parser accepts (< 10**30); no real ADC has a gain outside this range.
+    # (digital - baseline) / gain must stay a finite float32 for any 32-bit sample and any baseline
+    # the parser accepts (< 10**30); no real ADC has a gain outside this range. A written 0 means
+    # "uncalibrated"; a tiny gain that rounds to 0.0 (1e-400) does not.
+    if gain != 0 and not _MIN_GAIN <= abs(gain) <= _MAX_GAIN or (
+            gain == 0 and gain_str.lower().partition("e")[0].strip("+-0.")):
         raise RecordError(f"'adc gain' is out of range: {gain_str[:40]!r}", path=path, where=f"line {lineno}",
                           fix=f"a gain is {_MIN_GAIN:g} to {_MAX_GAIN:g} adu per unit (0: uncalibrated)")
     calibrated = gain != 0

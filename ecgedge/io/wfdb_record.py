@@ -157,7 +157,7 @@ def _check_mat4(fpath: str, hdr: Header, width: int, offset: int) -> None:
     mopt, rows, cols, imag, namlen = struct.unpack("<5i", head)
     if mopt not in (0, 10, 20, 30, 40, 50):
         return  # not a little-endian MAT v4 header: trust the WFDB byte offset as written
-    if rows != width and cols != width:
+    if width not in (rows, cols):
         raise RecordError(
             f"{os.path.basename(fpath)} holds a {rows}x{cols} matrix but the header declares "
             f"{width} signals", path=hdr.path, fix="the header and the .mat file do not belong together",
