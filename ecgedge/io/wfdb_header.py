@@ -312,7 +312,7 @@ def _parse_gain(tok: str, lineno: int, path: str) -> tuple[float, int | None, st
 
 
 def _int(tok: str, what: str, path: str, lineno: int, minimum: int | None = None) -> int:
-    if len(tok) < 19 and tok.isascii() and (tok.isdigit() or (tok[0] == "-" and tok[1:].isdigit())):
+    if len(tok) < 19 and tok.isascii() and (tok.isdigit() or (tok[:1] == "-" and tok[1:].isdigit())):
         value = int(tok)  # the common case, fast
         if minimum is not None and value < minimum:
             raise RecordError(f"'{what}' must be at least {minimum}, not {value}", path=path,

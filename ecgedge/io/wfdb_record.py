@@ -278,8 +278,18 @@ def _check_sizes_before_wfdb(hdr: Header) -> None:
     for file_name, idx in _groups(hdr.signals):
         specs = [hdr.signals[i] for i in idx]
         first = specs[0]
-        if file_name == "~" or first.fmt not in NATIVE_FORMATS or any(s.fmt != first.fmt for s in specs):
-            continue  # no byte count to check (null signals, FLAC) or wfdb's own error is clearer
+        if file_name == "~":
+            continue  # no file
+        for s in specs[1:]:
+            if s.fmt != first.fmt or s.byte_offset != first.byte_offset:
+                raise RecordError(
+                    f"signals in {file_name} disagree on format or byte offset "
+                    f"({first.fmt}+{first.byte_offset} vs {s.fmt}+{s.byte_offset})",
+                    path=hdr.path, where=f"line {s.line}",
+                    fix="all signals stored in one file must share its format",
+                )
+        if first.fmt not in NATIVE_FORMATS:
+            continue  # no byte count to check (format 0, FLAC)
         skewed = max(specs, key=lambda s: s.skew)
         if skewed.skew > hdr.n_samples:
             raise RecordError(f"skew {skewed.skew} is longer than the record ({hdr.n_samples} samples)",
@@ -315,13 +325,20 @@ def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
     except Exception as exc:  # wfdb raises many kinds; the user needs the file and the reason
         raise RecordError(f"wfdb could not read this record: {exc}", path=hdr.path) from None
     d = np.asarray(rec.d_signal, dtype=np.float64)
+    if d.ndim != 2 or 0 in d.shape:
+        raise RecordError(f"wfdb read no samples (shape {d.shape})", path=hdr.path,
+                          fix="nothing to read; drop this record")
+    n_sig = d.shape[1]
     gain = np.asarray(rec.adc_gain, np.float64)
+    gain[gain == 0] = 200.0  # uncalibrated: WFDB's default, as in the native reader
     baseline = np.asarray(rec.baseline, np.float64)
     phys = (d - baseline) / gain
-    raw = tuple(rec.sig_name or [f"ch{i}" for i in range(d.shape[1])])
+    # wfdb leaves absent descriptions and units as None.
+    raw = tuple(n or f"ch{i}" for i, n in enumerate(rec.sig_name or [None] * n_sig))
+    units = tuple(u or "mV" for u in (rec.units or [None] * n_sig))
     return Signal(
         data=np.ascontiguousarray(phys.T, dtype=np.float32), fs=float(rec.fs),
-        leads=tuple(normalize_lead(n) for n in raw), units=tuple(rec.units or ["mV"] * d.shape[1]),
+        leads=tuple(normalize_lead(n) for n in raw), units=units,
         name=hdr.record_name, comments=tuple(hdr.comments), path=hdr.path, raw_leads=raw,
         warnings=list(hdr.warnings) + ["read through wfdb (format or layout not decoded natively)"],
         digital=np.ascontiguousarray(rec.d_signal.T, dtype=np.int32) if keep_digital else None,

@@ -1,0 +1,342 @@
+"""Fuzzing the WFDB header parser and reader: damaged input raises RecordError and nothing else.
+
+Three levels: random bytes into ``parse_header``; random mutations of real headers (bytes, tokens,
+digits, absurd numbers, NaN/inf) into ``parse_header``; and the same mutated headers written beside
+the real signal files and read with ``read_wfdb``, which must return (or raise RecordError) quickly,
+without allocating what a damaged sample count claims. Real data is only read; the headers and
+copies of the signal files live in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ecgedge.datasets import data_root  # noqa: E402
+from ecgedge.errors import RecordError  # noqa: E402
+from ecgedge.io import parse_header, read_wfdb  # noqa: E402
+
+DATA = data_root()
+
+#: Real records (path under the data root, without extension): several writers and formats.
+RECORDS = [
+    "ptb-xl/records100/00000/00001_lr",  # 16, 12 leads, (0) baselines
+    "ptb-xl/records100/00000/00002_lr",
+    "cinc2021/E07500",  # 16x1+24 into a MAT v4 file, # Dx comments
+    "physionet2017/training2017/A00001",  # 16+24, base time and date, trailing spaces
+    "physionet2017/validation-iso-dates/A00001",  # ISO date
+    "wfdb-examples/100",  # 212, blank line between signal lines
+    "wfdb-examples/s0010_re",  # two signal files, long comments
+    "wfdb-examples/3000003_0003",  # 80, fractional base time
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str  # its own folder in the copy: two sources may share a record name (A00001)
+    stem: str  # record name: the mutated header is written as <key>/<stem>.hea
+    hea: bytes
+    files: tuple[Path, ...]  # signal files beside it
+
+
+def _sources() -> list[Source]:
+    out = []
+    for rel in RECORDS:
+        hea = DATA / (rel + ".hea")
+        if not hea.exists():
+            continue
+        raw = hea.read_bytes()
+        names = {line.split()[0] for line in raw.decode("utf-8", "replace").splitlines()[1:]
+                 if line.strip() and not line.startswith("#")}
+        files = tuple(hea.parent / n for n in sorted(names) if (hea.parent / n).is_file())
+        out.append(Source(rel.replace("/", "_"), hea.stem, raw, files))
+    return out
+
+
+SOURCES = _sources()
+pytestmark = pytest.mark.skipif(len(SOURCES) < 3, reason=f"real data not found under {DATA}")
+#: ECGEDGE_FUZZ_SCALE=50 runs fifty times the examples (a deeper search than CI's ~15 s).
+_SCALE = float(os.environ.get("ECGEDGE_FUZZ_SCALE", "1"))
+
+
+def _n(examples: int) -> int:
+    return max(1, int(examples * _SCALE))
+
+
+FUZZ = settings(
+    deadline=2000,  # ms per example: a damaged header never makes the reader slow
+    database=None,  # nothing written into the working tree
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large],
+)
+
+# ------------------------------------------------------------------------------------- mutations
+#: Replacement tokens: absurd numbers, non-numbers, other formats, WFDB field syntax gone wrong.
+NASTY = [
+    b"0", b"-0", b"-1", b"1", b"-999999", b"2147483648", b"-2147483649", b"4294967296",
+    str(10**12).encode(), str(10**18).encode(), str(10**19).encode(), str(10**29).encode(),
+    str(10**30).encode(), str(10**31).encode(), b"9" * 60, b"-" + b"9" * 29,
+    b"NaN", b"nan", b"inf", b"-inf", b"Infinity", b"1e308", b"1e309", b"-1e308", b"1e-320",
+    b"1e-400", b"0.0", b"1.5", b"0x10", b"1_000", b"+5", b"--5", b"\xc2\xb2", b"\xd9\xa3",
+    b"16", b"8", b"80", b"212", b"310", b"311", b"24", b"32", b"61", b"160", b"0", b"508", b"17",
+    b"16x0", b"16x2", b"16x999999999", b"16:99999", b"16:3", b"16+999999999999", b"16+" + b"9" * 25,
+    b"16x1+24", b"212+1", b"~", b"/", b"(", b")", b"()", b"(0", b"1000.0(abc)/mV", b"1000.0(0)/",
+    b"200(0)", b"0(0)/mV", b"1e-7(0)/mV", b"x/2", b"x/0", b"100/", b"360/0", b"360/1(", b"360/1(2)",
+    b"..", b"/dev/null", b"00001_lr.hea", b"#", b"\xff\xfe", b"\t", b"\r", b"\n", b"",
+]
+
+
+# Operations, weighted towards mutations that keep the header text so the reader gets further.
+_OPS = (
+    ["insert_bytes", "replace_byte", "truncate", "drop_line", "dup_line", "swap_lines", "grow_number",
+     "negate", "delete"]
+    + ["insert_text", "replace_char", "swap_tokens", "digit"] * 2
+    + ["nasty_token"] * 4
+    + ["reformat", "sample_count"] * 2
+)
+#: Format fields, native and not: the layouts read through wfdb are fuzzed too.
+_FORMATS = [b"16", b"8", b"80", b"212", b"310", b"311", b"24", b"32", b"61", b"160", b"0", b"508", b"516",
+            b"16x2", b"16x3", b"16:1", b"16:3", b"16:2000", b"16x2:5", b"16+1", b"16+24", b"16x1+24",
+            b"212+3", b"80x4", b"16x0", b"16x999999"]
+_CHARS = list(b"0123456789 -+.()/:x~e#\t\r\nVabc")
+_TEXT = st.lists(st.sampled_from(_CHARS), min_size=1, max_size=6).map(bytes)
+
+
+def _tokens(raw: bytes) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(rb"\S+", raw)]
+
+
+@st.composite
+def _mutate(draw, raw: bytes) -> bytes:
+    buf = bytearray(raw)
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(_OPS))
+        n = len(buf)
+        if op in ("insert_bytes", "insert_text"):
+            at = draw(st.integers(0, n))
+            buf[at:at] = draw(st.binary(min_size=1, max_size=8) if op == "insert_bytes" else _TEXT)
+        elif op == "delete" and n:
+            at = draw(st.integers(0, n - 1))
+            del buf[at : at + draw(st.integers(1, 16))]
+        elif op in ("replace_byte", "replace_char") and n:
+            buf[draw(st.integers(0, n - 1))] = draw(
+                st.integers(0, 255) if op == "replace_byte" else st.sampled_from(_CHARS))
+        elif op == "truncate" and n:
+            del buf[draw(st.integers(0, n - 1)) :]
+        elif op in ("swap_tokens", "nasty_token", "negate", "grow_number"):
+            toks = _tokens(bytes(buf))
+            if op == "grow_number":
+                toks = [t for t in toks if re.fullmatch(rb"[-+]?\d+(\.\d*)?", bytes(buf[t[0] : t[1]]))]
+            if not toks:
+                continue
+            a, b = draw(st.sampled_from(toks))
+            if op == "swap_tokens":
+                c, d = draw(st.sampled_from(toks))
+                if (a, b) > (c, d):
+                    a, b, c, d = c, d, a, b
+                if b <= c:
+                    buf[a:d] = buf[c:d] + buf[b:c] + buf[a:b]
+            elif op == "nasty_token":
+                buf[a:b] = draw(st.sampled_from(NASTY))
+            elif op == "negate":
+                buf[a:a] = b"-"
+            else:
+                buf[b:b] = draw(st.sampled_from([b"0" * 3, b"0" * 6, b"0" * 12, b"0" * 24, b"e300", b"9" * 9]))
+        elif op in ("reformat", "sample_count"):
+            lines = bytes(buf).split(b"\n")
+            content = [i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith(b"#")]
+            if not content:
+                continue
+            if op == "sample_count":
+                toks = lines[content[0]].split()
+                value = draw(st.one_of(st.integers(0, 10**30), st.sampled_from([0, 1, 999, 1000, 1001, 10**12])))
+                toks[3:4] = [str(value).encode()]
+                lines[content[0]] = b" ".join(toks)
+            else:
+                fmt = draw(st.sampled_from(_FORMATS))
+                every = draw(st.booleans())
+                for i in content[1:] if every else [draw(st.sampled_from(content[1:] or content))]:
+                    toks = lines[i].split()
+                    if len(toks) > 1:
+                        toks[1] = fmt
+                        lines[i] = b" ".join(toks)
+            buf = bytearray(b"\n".join(lines))
+        elif op == "digit":
+            digits = [i for i, c in enumerate(buf) if 48 <= c <= 57]
+            if digits:
+                buf[draw(st.sampled_from(digits))] = draw(st.integers(48, 57))
+        else:
+            lines = bytes(buf).split(b"\n")
+            i = draw(st.integers(0, len(lines) - 1))
+            if op == "drop_line":
+                del lines[i]
+            elif op == "dup_line":
+                lines.insert(i, lines[i])
+            else:
+                j = draw(st.integers(0, len(lines) - 1))
+                lines[i], lines[j] = lines[j], lines[i]
+            buf = bytearray(b"\n".join(lines))
+    return bytes(buf)
+
+
+@st.composite
+def mutated_header(draw) -> tuple[Source, bytes]:
+    src = draw(st.sampled_from(SOURCES))
+    return src, draw(_mutate(src.hea))
+
+
+# Header-shaped text, for random input that gets past the first line more often than bytes do.
+_HEADER_TOKEN = st.sampled_from(NASTY + [b"rec", b"rec.dat", b"12", b"100", b"1000", b"1000.0(0)/mV", b"I", b"V1"])
+_HEADER_LIKE = st.lists(
+    st.lists(_HEADER_TOKEN, min_size=0, max_size=10).map(b" ".join), min_size=0, max_size=16,
+).map(b"\n".join)
+
+
+# --------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Turn a hang into a failure (SIGALRM; the tests run in the main thread)."""
+    def _raise(signum, frame):
+        raise TimeoutError(f"no result after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _parse_or_record_error(raw: bytes) -> None:
+    try:
+        hdr = parse_header(raw, "fuzz.hea")
+    except RecordError as exc:
+        assert "fuzz.hea" in str(exc)
+        return
+    assert hdr.n_signals >= 0
+    if hdr.n_segments is None:
+        assert len(hdr.signals) == hdr.n_signals
+        assert all(np.isfinite(s.gain) and s.gain != 0 for s in hdr.signals)
+    assert np.isfinite(hdr.fs) and hdr.fs > 0
+
+
+@pytest.fixture(scope="module")
+def record_dir(tmp_path_factory) -> Path:
+    """The real signal files, copied into one folder the mutated headers are written into."""
+    d = tmp_path_factory.mktemp("fuzz_records")
+    for src in SOURCES:
+        (d / src.key).mkdir()
+        for f in src.files:
+            shutil.copyfile(f, d / src.key / f.name)
+    return d
+
+
+def _read_or_record_error(path: Path) -> None:
+    # Numeric warnings (overflow to inf, invalid casts) are failures too: they mean a damaged
+    # header produced a garbage signal instead of a RecordError.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            sig = read_wfdb(path)
+        except RecordError as exc:
+            assert path.name in str(exc)
+            event("RecordError: " + re.sub(r"'[^']*'|\d+", "_", exc.message)[:50])
+            return
+    event("read (" + sig.meta.get("reader", "?") + ")")
+    assert sig.data.dtype == np.float32 and sig.data.ndim == 2
+    assert sig.data.shape[0] == len(sig.leads) >= 1 and sig.data.shape[1] >= 1
+    assert not np.isinf(sig.data).any()
+
+
+# ------------------------------------------------------------------------------------------ tests
+@settings(FUZZ, max_examples=_n(1000))
+@given(raw=st.one_of(st.binary(max_size=2048), _HEADER_LIKE))
+def test_random_bytes_raise_only_record_error(raw):
+    _parse_or_record_error(raw)
+
+
+@settings(FUZZ, max_examples=_n(2000))
+@given(case=mutated_header())
+def test_mutated_real_headers_raise_only_record_error(case):
+    _parse_or_record_error(case[1])
+
+
+@settings(FUZZ, max_examples=_n(1500))
+@given(case=mutated_header())
+def test_mutated_headers_beside_real_signals(record_dir, case):
+    src, raw = case
+    hea = record_dir / src.key / (src.stem + ".hea")
+    hea.write_bytes(raw)
+    with _time_limit(20):
+        _read_or_record_error(hea)
+
+
+def test_unmutated_sources_read(record_dir):
+    # The control for the fuzzing above: every source header, written the same way, reads.
+    for src in SOURCES:
+        hea = record_dir / src.key / (src.stem + ".hea")
+        hea.write_bytes(src.hea)
+        sig = read_wfdb(hea)
+        assert sig.data.shape[1] > 0, src.stem
+
+
+@pytest.mark.parametrize("n_samples", [10**9, 10**12, 10**18, 10**29])
+def test_huge_sample_count_fails_fast_without_allocating(record_dir, n_samples):
+    # A header claiming 10**12 samples must be refused from the file size, not by first trying to
+    # allocate terabytes (or gigabytes that happen to be there).
+    for src in SOURCES:
+        lines = src.hea.split(b"\n")
+        i = next(i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith(b"#"))
+        first = lines[i].split()
+        first[3] = str(n_samples).encode()
+        lines[i] = b" ".join(first)
+        hea = record_dir / src.key / (src.stem + ".hea")
+        hea.write_bytes(b"\n".join(lines))
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        try:
+            with pytest.raises(RecordError, match=f"header says {n_samples} samples"):
+                read_wfdb(hea)
+            elapsed = time.perf_counter() - t0
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert elapsed < 1.0, (src.stem, elapsed)
+        assert peak < 64 << 20, (src.stem, peak)
+
+
+@pytest.mark.parametrize("fmt_field", [b"16x999999999", b"16x2", b"16:999999999"])
+def test_wfdb_fallback_checks_sizes_first(record_dir, fmt_field):
+    # Layouts read through wfdb (several samples per frame, skew): wfdb allocates what the header
+    # claims, so the claim is checked against the file before wfdb is called.
+    pytest.importorskip("wfdb")
+    src = next(s for s in SOURCES if s.stem == "00001_lr")
+    lines = src.hea.split(b"\n")
+    lines[0] = b"00001_lr 12 100 " + str(10**11).encode()
+    lines[1:] = [ln.replace(b".dat 16 ", b".dat " + fmt_field + b" ") for ln in lines[1:]]
+    hea = record_dir / src.key / "00001_lr.hea"
+    hea.write_bytes(b"\n".join(lines))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RecordError, match="line 2"):
+            read_wfdb(hea)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
