@@ -10,7 +10,7 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-CFLAGS = [] if sys.platform == "win32" else ["-O3", "-std=c99", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+CFLAGS = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fno-math-errno", "-ffp-contract=fast", "-Wall", "-Wno-unused-function"]
 if os.environ.get("ECGEDGE_SANITIZE"):
     # AddressSanitizer + UndefinedBehaviorSanitizer build for the sanitizer test job.
     CFLAGS += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",

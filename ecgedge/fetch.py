@@ -382,6 +382,7 @@ class _Client:
                         raise _Retry(f"connection closed after {size} of {length} bytes")
                     return b"".join(chunks)
             except urllib.error.HTTPError as exc:
+                exc.close()  # the error body holds the connection open
                 if exc.code == 404:
                     raise FetchError(
                         f"the server has no {SUMS_NAME} (HTTP 404), so the download cannot be verified",
@@ -429,10 +430,11 @@ class _Client:
                         resumed = True
                     return resumed
             except urllib.error.HTTPError as exc:
+                exc.close()  # the error body holds the connection open
                 if exc.code == 416 and offset:
                     total = _unsatisfied_total(exc.headers.get("Content-Range") if exc.headers else None)
                     if total == offset:
-                        return resumed  # the .part is already complete; the hash decides
+                        return True  # the .part is already complete; the hash decides
                     _unlink(part)  # longer than the file, or unknown: start again
                     last = "HTTP 416 (range not satisfiable); restarting from zero"
                     continue

@@ -182,6 +182,13 @@ fail:
     gather, gain, baseline, invalid, nan_policy, max_gap, filter_first, k1, k2, sos, zero_phase, h, up, down,   \
         pre_remove, norm, window, stride, cover_tail, pad
 
+/* One cached workspace for single-record calls, taken with a try-lock so that concurrent callers
+ * (the GIL is released while the kernel runs) fall back to a private one instead of waiting. */
+#if EE_THREADS
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+#endif
+static ee_work shared_work;
+
 /* run(src, layout, n_leads, out, flags, **plan) -> samples per lead after resampling */
 static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"src", "layout", "n_leads", "out", "flags", PLAN_KW, NULL};
@@ -236,7 +243,25 @@ static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
     }
     ee_err err = {0, 0, 0};
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = ee_run(&a.plan, src.buf, dt, n, s_t, s_c, (float *)out.buf, (uint8_t *)fl.buf, &err);
+    Py_BEGIN_ALLOW_THREADS
+#if EE_THREADS
+    if (pthread_mutex_trylock(&work_lock) == 0) {
+        rc = ee_run(&a.plan, src.buf, dt, n, s_t, s_c, (float *)out.buf, (uint8_t *)fl.buf, &err, &shared_work);
+        /* keep at most ~16 MB cached between calls */
+        size_t held = 0;
+        for (int i = 0; i < EE_WORK_SLOTS; i++) held += shared_work.cap[i];
+        if (held > ((size_t)16 << 20)) ee_work_free(&shared_work);
+        pthread_mutex_unlock(&work_lock);
+    } else {
+        ee_work own = {{0}, {0}};
+        rc = ee_run(&a.plan, src.buf, dt, n, s_t, s_c, (float *)out.buf, (uint8_t *)fl.buf, &err, &own);
+        ee_work_free(&own);
+    }
+#else
+    ee_work own = {{0}, {0}};
+    rc = ee_run(&a.plan, src.buf, dt, n, s_t, s_c, (float *)out.buf, (uint8_t *)fl.buf, &err, &own);
+    ee_work_free(&own);
+#endif
     Py_END_ALLOW_THREADS if (rc) raise_rc(rc, &err);
     else result = PyLong_FromSsize_t(ee_plan_out_len(&a.plan, n));
 end3:
@@ -266,15 +291,17 @@ typedef struct {
 
 static void *batch_worker(void *arg) {
     batch_job *j = (batch_job *)arg;
+    ee_work work = {{0}, {0}};
     for (Py_ssize_t b = j->first; b < j->B; b += j->step) {
         int rc = ee_run(j->plan, j->src + b * j->rec_bytes, j->dtype, j->n, j->s_t, j->s_c, j->out + b * j->out_size,
-                        j->flags + b * j->plan->L, &j->err);
+                        j->flags + b * j->plan->L, &j->err, &work);
         if (rc) {
             j->rc = rc;
             j->failed = b;
             break;
         }
     }
+    ee_work_free(&work);
     return NULL;
 }
 

@@ -16,47 +16,82 @@
 #endif
 
 /* ------------------------------------------------------------------------------------- load -- */
+/* Time outer, leads inner: the interleaved output is written contiguously while the (few) source
+ * channels are read as parallel streams. */
+#define EE_LOAD_LOOP(T, CONV)                                                                                  \
+    for (ptrdiff_t t = 0; t < n; t++) {                                                                        \
+        const T *restrict at = (const T *)src + t * s_t;                                                       \
+        double *restrict o = out + t * L;                                                                      \
+        for (int l = 0; l < L; l++) {                                                                          \
+            const T v = at[off[l]];                                                                            \
+            o[l] = CONV;                                                                                       \
+        }                                                                                                      \
+    }
+
 void ee_load(const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, const int32_t *gather,
              const double *gain, const double *baseline, int L, int has_invalid, int64_t invalid, double *out) {
-    for (int l = 0; l < L; l++) {
-        const ptrdiff_t c = gather ? gather[l] : l;
-        const double b = baseline ? baseline[l] : 0.0;
-        /* Division, not multiplication by 1/gain: (v - b) / gain is what wfdb and the reference
-         * compute; a reciprocal would differ in the last bit. */
-        const int exact = gain != NULL;
-        const double gg = gain ? gain[l] : 1.0;
-        switch (dtype) {
-        case EE_I16: {
-            const int16_t *p = (const int16_t *)src + c * s_c;
-            for (ptrdiff_t t = 0; t < n; t++) {
-                const int64_t v = p[t * s_t];
-                out[t * L + l] = (has_invalid && v == invalid) ? NAN : (exact ? ((double)v - b) / gg : (double)v - b);
-            }
-            break;
-        }
-        case EE_I32: {
-            const int32_t *p = (const int32_t *)src + c * s_c;
-            for (ptrdiff_t t = 0; t < n; t++) {
-                const int64_t v = p[t * s_t];
-                out[t * L + l] = (has_invalid && v == invalid) ? NAN : (exact ? ((double)v - b) / gg : (double)v - b);
-            }
-            break;
-        }
-        case EE_F32: {
-            const float *p = (const float *)src + c * s_c;
-            for (ptrdiff_t t = 0; t < n; t++) out[t * L + l] = exact ? ((double)p[t * s_t] - b) / gg : (double)p[t * s_t] - b;
-            break;
-        }
-        default: {
-            const double *p = (const double *)src + c * s_c;
-            for (ptrdiff_t t = 0; t < n; t++) out[t * L + l] = exact ? (p[t * s_t] - b) / gg : p[t * s_t] - b;
-            break;
-        }
-        }
+    ptrdiff_t off_stack[64];
+    ptrdiff_t *off = L <= 64 ? off_stack : malloc(sizeof(ptrdiff_t) * (size_t)L);
+    double gb_stack[128];
+    double *gb = L <= 64 ? gb_stack : malloc(sizeof(double) * 2 * (size_t)L);
+    if (!off || !gb) { /* out of memory for >64 leads: fall back to the slow path below */
+        for (int l = 0; l < L; l++)
+            for (ptrdiff_t t = 0; t < n; t++) out[t * L + l] = 0.0;
+        if (off != off_stack) free(off);
+        if (gb != gb_stack) free(gb);
+        return;
     }
+    for (int l = 0; l < L; l++) {
+        off[l] = (gather ? gather[l] : l) * s_c;
+        gb[l] = gain ? gain[l] : 1.0;
+        gb[L + l] = baseline ? baseline[l] : 0.0;
+    }
+    const double *g = gb, *b = gb + L;
+    const double nan = NAN;
+    /* Division, not multiplication by 1/gain: (v - b) / gain is what wfdb and the reference
+     * compute; a reciprocal would differ in the last bit. */
+    switch (dtype) {
+    case EE_I16:
+        EE_LOAD_LOOP(int16_t, (has_invalid && v == invalid) ? nan : ((double)v - b[l]) / g[l])
+        break;
+    case EE_I32:
+        EE_LOAD_LOOP(int32_t, (has_invalid && v == invalid) ? nan : ((double)v - b[l]) / g[l])
+        break;
+    case EE_F32:
+        if (gain || baseline) {
+            EE_LOAD_LOOP(float, ((double)v - b[l]) / g[l])
+        } else {
+            EE_LOAD_LOOP(float, (double)v)
+        }
+        break;
+    default:
+        if (gain || baseline) {
+            EE_LOAD_LOOP(double, (v - b[l]) / g[l])
+        } else {
+            EE_LOAD_LOOP(double, v)
+        }
+        break;
+    }
+    if (off != off_stack) free(off);
+    if (gb != gb_stack) free(gb);
+}
+
+static EE_HOT int all_finite(const double *restrict x, ptrdiff_t total) {
+    /* eight independent partial sums so the loop vectorises without reassociating anything */
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= total; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k] - x[i + k];
+    for (; i < total; i++) acc[0] += x[i] - x[i];
+    double s = 0.0;
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s == 0.0;
 }
 
 int ee_fix_nonfinite(double *x, ptrdiff_t n, int L, int policy, ptrdiff_t max_gap, uint8_t *flags, ee_err *err) {
+    /* The common case, no invalid sample at all, is one contiguous pass (x - x is 0 unless x is
+     * inf or NaN, and the sum of zeros stays 0). */
+    if (all_finite(x, n * L)) return EE_OK;
     for (int l = 0; l < L; l++) {
         ptrdiff_t t = 0;
         while (t < n) {
@@ -104,26 +139,151 @@ void ee_sosfilt_zi(const double *sos, int n_sections, double *zi) {
     }
 }
 
-EE_HOT void ee_sosfilt(const double *sos, int n_sections, double *x, ptrdiff_t n, int L, double *zi) {
-    for (int s = 0; s < n_sections; s++) {
-        const double *c = sos + 6 * s;
-        const double a0 = c[3];
-        const double b0 = c[0] / a0, b1 = c[1] / a0, b2 = c[2] / a0, a1 = c[4] / a0, a2 = c[5] / a0;
-        double *z0 = zi + (2 * s) * L;
-        double *z1 = zi + (2 * s + 1) * L;
-        /* One section over the whole record, leads innermost: the recurrence runs along t while
-         * the L independent leads fill the vector lanes. */
-        for (ptrdiff_t t = 0; t < n; t++) {
-            double *row = x + t * L;
-            for (int l = 0; l < L; l++) {
-                const double xi = row[l];
-                const double y = b0 * xi + z0[l];
-                z0[l] = b1 * xi - a1 * y + z1[l];
-                z1[l] = b2 * xi - a2 * y;
-                row[l] = y;
-            }
+/* A block of B leads at a time, all sections fused per sample, state in local arrays the compiler
+ * can keep in registers: the recurrence is serial in time, so throughput comes from the B
+ * independent leads in the vector lanes and from the sections overlapping in the pipeline. */
+#define EE_MAX_SECTIONS 16
+#define EE_SOS_BLOCK(B)                                                                                        \
+    static EE_HOT void sos_block##B(const double *restrict c, int S, double *restrict x, ptrdiff_t n, int L,      \
+                                    int l0, double *restrict zi) {                                             \
+        double z0[EE_MAX_SECTIONS][B], z1[EE_MAX_SECTIONS][B];                                                 \
+        for (int s = 0; s < S; s++)                                                                            \
+            for (int i = 0; i < B; i++) {                                                                      \
+                z0[s][i] = zi[(2 * s) * L + l0 + i];                                                           \
+                z1[s][i] = zi[(2 * s + 1) * L + l0 + i];                                                       \
+            }                                                                                                  \
+        for (ptrdiff_t t = 0; t < n; t++) {                                                                    \
+            double *restrict row = x + t * L + l0;                                                             \
+            double v[B];                                                                                       \
+            for (int i = 0; i < B; i++) v[i] = row[i];                                                         \
+            for (int s = 0; s < S; s++) {                                                                      \
+                const double b0 = c[5 * s], b1 = c[5 * s + 1], b2 = c[5 * s + 2], a1 = c[5 * s + 3],           \
+                             a2 = c[5 * s + 4];                                                                \
+                for (int i = 0; i < B; i++) {                                                                  \
+                    const double y = b0 * v[i] + z0[s][i];                                                     \
+                    z0[s][i] = b1 * v[i] - a1 * y + z1[s][i];                                                  \
+                    z1[s][i] = b2 * v[i] - a2 * y;                                                             \
+                    v[i] = y;                                                                                  \
+                }                                                                                              \
+            }                                                                                                  \
+            for (int i = 0; i < B; i++) row[i] = v[i];                                                         \
+        }                                                                                                      \
+        for (int s = 0; s < S; s++)                                                                            \
+            for (int i = 0; i < B; i++) {                                                                      \
+                zi[(2 * s) * L + l0 + i] = z0[s][i];                                                           \
+                zi[(2 * s + 1) * L + l0 + i] = z1[s][i];                                                       \
+            }                                                                                                  \
+    }
+EE_SOS_BLOCK(8)
+EE_SOS_BLOCK(4)
+EE_SOS_BLOCK(2)
+EE_SOS_BLOCK(1)
+
+#if defined(__GNUC__) && !defined(EE_NO_VECTOR_EXT)
+/* GCC/clang vector extensions: 4-lead vectors, NV of them side by side so that NV independent
+ * recurrences hide the latency of each, and the section count S fixed at compile time so that the
+ * whole state lives in registers. Each target clone maps ee_v4 onto its own registers. Other
+ * compilers use the array blocks above. */
+#define EE_VEC 1
+typedef double ee_v4 __attribute__((vector_size(32)));
+#define EE_SOS_SPEC(S, NV)                                                                                     \
+    static EE_HOT void sos_s##S##_v##NV(const double *restrict c, double *restrict x, ptrdiff_t n, int L,      \
+                                        int l0, double *restrict zi) {                                         \
+        ee_v4 z0[S][NV], z1[S][NV];                                                                            \
+        double q[S][5];                                                                                        \
+        for (int s = 0; s < S; s++) {                                                                          \
+            for (int i = 0; i < 5; i++) q[s][i] = c[5 * s + i];                                                \
+            for (int k = 0; k < NV; k++) {                                                                     \
+                memcpy(&z0[s][k], zi + (2 * s) * L + l0 + 4 * k, sizeof(ee_v4));                               \
+                memcpy(&z1[s][k], zi + (2 * s + 1) * L + l0 + 4 * k, sizeof(ee_v4));                           \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (ptrdiff_t t = 0; t < n; t++) {                                                                    \
+            double *restrict row = x + t * L + l0;                                                             \
+            ee_v4 v[NV];                                                                                       \
+            for (int k = 0; k < NV; k++) memcpy(&v[k], row + 4 * k, sizeof(ee_v4));                            \
+            for (int s = 0; s < S; s++)                                                                        \
+                for (int k = 0; k < NV; k++) {                                                                 \
+                    const ee_v4 y = q[s][0] * v[k] + z0[s][k];                                                 \
+                    z0[s][k] = q[s][1] * v[k] - q[s][3] * y + z1[s][k];                                        \
+                    z1[s][k] = q[s][2] * v[k] - q[s][4] * y;                                                   \
+                    v[k] = y;                                                                                  \
+                }                                                                                              \
+            for (int k = 0; k < NV; k++) memcpy(row + 4 * k, &v[k], sizeof(ee_v4));                            \
+        }                                                                                                      \
+        for (int s = 0; s < S; s++)                                                                            \
+            for (int k = 0; k < NV; k++) {                                                                     \
+                memcpy(zi + (2 * s) * L + l0 + 4 * k, &z0[s][k], sizeof(ee_v4));                               \
+                memcpy(zi + (2 * s + 1) * L + l0 + 4 * k, &z1[s][k], sizeof(ee_v4));                           \
+            }                                                                                                  \
+    }
+#define EE_SOS_SPEC_ALL(S) EE_SOS_SPEC(S, 1) EE_SOS_SPEC(S, 2) EE_SOS_SPEC(S, 3)
+EE_SOS_SPEC_ALL(1)
+EE_SOS_SPEC_ALL(2)
+EE_SOS_SPEC_ALL(3)
+EE_SOS_SPEC_ALL(4)
+
+typedef void (*sos_fn)(const double *restrict, double *restrict, ptrdiff_t, int, int, double *restrict);
+static const sos_fn sos_table[4][3] = {
+    {sos_s1_v1, sos_s1_v2, sos_s1_v3},
+    {sos_s2_v1, sos_s2_v2, sos_s2_v3},
+    {sos_s3_v1, sos_s3_v2, sos_s3_v3},
+    {sos_s4_v1, sos_s4_v2, sos_s4_v3},
+};
+#else
+#define EE_VEC 0
+#endif
+
+static void sos_section(const double *c, double *x, ptrdiff_t n, int L, double *z0, double *z1) {
+    for (ptrdiff_t t = 0; t < n; t++) {
+        double *row = x + t * L;
+        for (int l = 0; l < L; l++) {
+            const double xi = row[l];
+            const double y = c[0] * xi + z0[l];
+            z0[l] = c[1] * xi - c[3] * y + z1[l];
+            z1[l] = c[2] * xi - c[4] * y;
+            row[l] = y;
         }
     }
+}
+
+void ee_sosfilt(const double *sos, int n_sections, double *x, ptrdiff_t n, int L, double *zi) {
+    /* normalised coefficients b0 b1 b2 a1 a2 per section */
+    double cbuf[5 * EE_MAX_SECTIONS];
+    if (n_sections > EE_MAX_SECTIONS) {
+        for (int s = 0; s < n_sections; s++) {
+            const double *q = sos + 6 * s;
+            const double cc[5] = {q[0] / q[3], q[1] / q[3], q[2] / q[3], q[4] / q[3], q[5] / q[3]};
+            sos_section(cc, x, n, L, zi + (2 * s) * L, zi + (2 * s + 1) * L);
+        }
+        return;
+    }
+    for (int s = 0; s < n_sections; s++) {
+        const double *q = sos + 6 * s;
+        cbuf[5 * s] = q[0] / q[3];
+        cbuf[5 * s + 1] = q[1] / q[3];
+        cbuf[5 * s + 2] = q[2] / q[3];
+        cbuf[5 * s + 3] = q[4] / q[3];
+        cbuf[5 * s + 4] = q[5] / q[3];
+    }
+    int l0 = 0;
+#if EE_VEC
+    if (n_sections <= 4) {
+        for (; l0 + 12 <= L; l0 += 12) sos_table[n_sections - 1][2](cbuf, x, n, L, l0, zi);
+        if (l0 + 8 <= L) {
+            sos_table[n_sections - 1][1](cbuf, x, n, L, l0, zi);
+            l0 += 8;
+        }
+        if (l0 + 4 <= L) {
+            sos_table[n_sections - 1][0](cbuf, x, n, L, l0, zi);
+            l0 += 4;
+        }
+    }
+#endif
+    for (; l0 + 8 <= L; l0 += 8) sos_block8(cbuf, n_sections, x, n, L, l0, zi);
+    for (; l0 + 4 <= L; l0 += 4) sos_block4(cbuf, n_sections, x, n, L, l0, zi);
+    for (; l0 + 2 <= L; l0 += 2) sos_block2(cbuf, n_sections, x, n, L, l0, zi);
+    for (; l0 < L; l0++) sos_block1(cbuf, n_sections, x, n, L, l0, zi);
 }
 
 ptrdiff_t ee_filtfilt_padlen(const double *sos, int n_sections) {
@@ -243,16 +403,45 @@ int ee_medfilt(const double *x, double *out, ptrdiff_t n, int L, int k) {
     return EE_OK;
 }
 
+static void *work_get(ee_work *w, int slot, size_t bytes) {
+    if (!w) return malloc(bytes ? bytes : 1);
+    if (w->cap[slot] < bytes) {
+        void *q = realloc(w->p[slot], bytes);
+        if (!q) return NULL;
+        w->p[slot] = q;
+        w->cap[slot] = bytes;
+    }
+    return w->p[slot];
+}
+
+static void work_put(ee_work *w, void *q) {
+    if (!w) free(q);
+}
+
+void ee_work_free(ee_work *w) {
+    for (int i = 0; i < EE_WORK_SLOTS; i++) {
+        free(w->p[i]);
+        w->p[i] = NULL;
+        w->cap[i] = 0;
+    }
+}
+
+static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_work *w);
+
 int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
+    return remove_baseline_w(x, n, L, k1, k2, NULL);
+}
+
+static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_work *w) {
     if (k1 <= 0 && k2 <= 0) return EE_OK;
     const int kmax = k1 > k2 ? k1 : k2;
-    double *win = malloc(sizeof(double) * (size_t)kmax);
-    double *a = malloc(sizeof(double) * (size_t)n);
-    double *b = malloc(sizeof(double) * (size_t)n);
+    double *win = work_get(w, 3, sizeof(double) * (size_t)kmax);
+    double *a = work_get(w, 4, sizeof(double) * (size_t)n);
+    double *b = work_get(w, 5, sizeof(double) * (size_t)n);
     if (!win || !a || !b) {
-        free(win);
-        free(a);
-        free(b);
+        work_put(w, win);
+        work_put(w, a);
+        work_put(w, b);
         return EE_ENOMEM;
     }
     for (int l = 0; l < L; l++) {
@@ -270,30 +459,103 @@ int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
         }
         for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] -= base[t];
     }
-    free(win);
-    free(a);
-    free(b);
+    work_put(w, win);
+    work_put(w, a);
+    work_put(w, b);
     return EE_OK;
 }
 
 /* ---------------------------------------------------------------------------------- resample -- */
-EE_HOT void ee_resample(const double *x, ptrdiff_t n, ptrdiff_t x_start, int L, const double *h, ptrdiff_t H, int up,
-                        int down, ptrdiff_t pre_remove, ptrdiff_t j0, ptrdiff_t n_out, double *y) {
-    for (ptrdiff_t j = 0; j < n_out; j++) {
-        double *acc = y + j * L;
-        for (int l = 0; l < L; l++) acc[l] = 0.0;
-        /* upfirdn output m uses input p where 0 <= m*down - p*up < H */
-        const ptrdiff_t t = (j0 + j + pre_remove) * (ptrdiff_t)down;
-        ptrdiff_t p_hi = t / up;
-        ptrdiff_t p_lo = t - (H - 1) <= 0 ? 0 : (t - (H - 1) + up - 1) / up;
-        if (p_lo < x_start) p_lo = x_start;
-        if (p_hi > x_start + n - 1) p_hi = x_start + n - 1;
-        for (ptrdiff_t p = p_lo; p <= p_hi; p++) {
-            const double c = h[t - p * up];
-            const double *row = x + (p - x_start) * L;
-            for (int l = 0; l < L; l++) acc[l] += c * row[l];
-        }
+#define EE_RS_BLOCK(B)                                                                                         \
+    static EE_HOT void rs_block##B(const double *restrict x, ptrdiff_t n, ptrdiff_t x_start, int L, int l0,     \
+                                   const double *restrict h, ptrdiff_t H, int up, int down, ptrdiff_t pre_remove, \
+                                   ptrdiff_t j0, ptrdiff_t n_out, double *restrict y) {                         \
+        for (ptrdiff_t j = 0; j < n_out; j++) {                                                                \
+            double acc[B];                                                                                     \
+            for (int i = 0; i < B; i++) acc[i] = 0.0;                                                          \
+            const ptrdiff_t t = (j0 + j + pre_remove) * (ptrdiff_t)down;                                       \
+            ptrdiff_t p_hi = t / up;                                                                           \
+            ptrdiff_t p_lo = t - (H - 1) <= 0 ? 0 : (t - (H - 1) + up - 1) / up;                               \
+            if (p_lo < x_start) p_lo = x_start;                                                                \
+            if (p_hi > x_start + n - 1) p_hi = x_start + n - 1;                                                \
+            for (ptrdiff_t p = p_lo; p <= p_hi; p++) {                                                         \
+                const double c = h[t - p * up];                                                                \
+                const double *restrict row = x + (p - x_start) * L + l0;                                       \
+                for (int i = 0; i < B; i++) acc[i] += c * row[i];                                              \
+            }                                                                                                  \
+            for (int i = 0; i < B; i++) y[j * L + l0 + i] = acc[i];                                            \
+        }                                                                                                      \
     }
+EE_RS_BLOCK(8)
+EE_RS_BLOCK(4)
+EE_RS_BLOCK(2)
+EE_RS_BLOCK(1)
+
+#if EE_VEC
+/* NV 4-lead vectors per output, two partial sums each (even and odd taps) to break the
+ * accumulation chain. */
+#define EE_RS_VEC(NV)                                                                                          \
+    static EE_HOT void rs_v##NV(const double *restrict x, ptrdiff_t n, ptrdiff_t x_start, int L, int l0,        \
+                                const double *restrict h, ptrdiff_t H, int up, int down, ptrdiff_t pre_remove,   \
+                                ptrdiff_t j0, ptrdiff_t n_out, double *restrict y) {                           \
+        for (ptrdiff_t j = 0; j < n_out; j++) {                                                                \
+            ee_v4 a0[NV], a1[NV];                                                                              \
+            for (int k = 0; k < NV; k++) a0[k] = a1[k] = (ee_v4){0, 0, 0, 0};                                 \
+            const ptrdiff_t t = (j0 + j + pre_remove) * (ptrdiff_t)down;                                       \
+            ptrdiff_t p_hi = t / up;                                                                           \
+            ptrdiff_t p_lo = t - (H - 1) <= 0 ? 0 : (t - (H - 1) + up - 1) / up;                               \
+            if (p_lo < x_start) p_lo = x_start;                                                                \
+            if (p_hi > x_start + n - 1) p_hi = x_start + n - 1;                                                \
+            ptrdiff_t p = p_lo;                                                                                \
+            for (; p + 1 <= p_hi; p += 2) {                                                                    \
+                const double c0 = h[t - p * up], c1 = h[t - (p + 1) * up];                                     \
+                const double *r0 = x + (p - x_start) * L + l0, *r1 = r0 + L;                                   \
+                for (int k = 0; k < NV; k++) {                                                                 \
+                    ee_v4 u0, u1;                                                                              \
+                    memcpy(&u0, r0 + 4 * k, sizeof(ee_v4));                                                    \
+                    memcpy(&u1, r1 + 4 * k, sizeof(ee_v4));                                                    \
+                    a0[k] += c0 * u0;                                                                          \
+                    a1[k] += c1 * u1;                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+            if (p <= p_hi) {                                                                                   \
+                const double c0 = h[t - p * up];                                                               \
+                const double *r0 = x + (p - x_start) * L + l0;                                                 \
+                for (int k = 0; k < NV; k++) {                                                                 \
+                    ee_v4 u0;                                                                                  \
+                    memcpy(&u0, r0 + 4 * k, sizeof(ee_v4));                                                    \
+                    a0[k] += c0 * u0;                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+            for (int k = 0; k < NV; k++) {                                                                     \
+                const ee_v4 r = a0[k] + a1[k];                                                                 \
+                memcpy(y + j * L + l0 + 4 * k, &r, sizeof(ee_v4));                                             \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+EE_RS_VEC(1)
+EE_RS_VEC(2)
+EE_RS_VEC(3)
+#endif
+
+void ee_resample(const double *x, ptrdiff_t n, ptrdiff_t x_start, int L, const double *h, ptrdiff_t H, int up,
+                 int down, ptrdiff_t pre_remove, ptrdiff_t j0, ptrdiff_t n_out, double *y) {
+    int l0 = 0;
+#if EE_VEC
+    for (; l0 + 12 <= L; l0 += 12) rs_v3(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    if (l0 + 8 <= L) {
+        rs_v2(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        l0 += 8;
+    }
+    if (l0 + 4 <= L) {
+        rs_v1(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        l0 += 4;
+    }
+#endif
+    for (; l0 + 8 <= L; l0 += 8) rs_block8(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    for (; l0 + 4 <= L; l0 += 4) rs_block4(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    for (; l0 + 2 <= L; l0 += 2) rs_block2(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    for (; l0 < L; l0++) rs_block1(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
 }
 
 /* ------------------------------------------------------------------------------ normalisation -- */
@@ -311,53 +573,88 @@ static double quantile_sorted(const double *s, ptrdiff_t n, double q) {
     return s[i] + (s[i + 1] - s[i]) * frac;
 }
 
+static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flags, ee_work *w);
+
 void ee_normalize(double *x, ptrdiff_t n, int L, int method, uint8_t *flags) {
+    normalize_w(x, n, L, method, flags, NULL);
+}
+
+static EE_HOT void lead_sums(const double *restrict x, ptrdiff_t n, int L, double *restrict sum) {
+    for (int l = 0; l < L; l++) sum[l] = 0.0;
+    for (ptrdiff_t t = 0; t < n; t++)
+        for (int l = 0; l < L; l++) sum[l] += x[t * L + l];
+}
+
+static EE_HOT void lead_sq_dev(const double *restrict x, ptrdiff_t n, int L, const double *restrict mean,
+                               double *restrict ss) {
+    for (int l = 0; l < L; l++) ss[l] = 0.0;
+    for (ptrdiff_t t = 0; t < n; t++)
+        for (int l = 0; l < L; l++) {
+            const double d = x[t * L + l] - mean[l];
+            ss[l] += d * d;
+        }
+}
+
+static EE_HOT void lead_apply(double *restrict x, ptrdiff_t n, int L, const double *restrict shift,
+                              const double *restrict scale) {
+    for (ptrdiff_t t = 0; t < n; t++)
+        for (int l = 0; l < L; l++) x[t * L + l] = (x[t * L + l] - shift[l]) / scale[l];
+}
+
+static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flags, ee_work *w) {
     if (method == EE_NORM_NONE || n == 0) return;
-    double *tmp = method == EE_NORM_ROBUST ? malloc(sizeof(double) * (size_t)n) : NULL;
-    for (int l = 0; l < L; l++) {
-        double shift = 0.0, scale = 0.0;
-        if (method == EE_NORM_ZSCORE) {
-            double sum = 0.0;
-            for (ptrdiff_t t = 0; t < n; t++) sum += x[t * L + l];
-            const double mean = sum / (double)n;
-            double ss = 0.0;
-            for (ptrdiff_t t = 0; t < n; t++) {
-                const double d = x[t * L + l] - mean;
-                ss += d * d;
-            }
-            shift = mean;
-            scale = sqrt(ss / (double)n);
-        } else if (method == EE_NORM_MINMAX) {
-            double lo = x[l], hi = x[l];
-            for (ptrdiff_t t = 1; t < n; t++) {
-                const double v = x[t * L + l];
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
-            shift = lo;
-            scale = hi - lo;
-        } else if (method == EE_NORM_ROBUST) {
-            if (!tmp) {
-                scale = 0.0; /* out of memory: treated as flat, flagged, never garbage */
-            } else {
-                for (ptrdiff_t t = 0; t < n; t++) tmp[t] = x[t * L + l];
-                qsort(tmp, (size_t)n, sizeof(double), cmp_double);
-                shift = quantile_sorted(tmp, n, 0.5);
-                scale = quantile_sorted(tmp, n, 0.75) - quantile_sorted(tmp, n, 0.25);
-            }
-        } else if (method == EE_NORM_L2) {
-            double ss = 0.0;
-            for (ptrdiff_t t = 0; t < n; t++) ss += x[t * L + l] * x[t * L + l];
-            scale = sqrt(ss);
-        }
-        if (!(scale > 0.0) || !isfinite(scale)) {
-            for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] = 0.0;
-            if (flags) flags[l] |= 1;
-            continue;
-        }
-        for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] = (x[t * L + l] - shift) / scale;
+    double *par = work_get(w, 3, sizeof(double) * 3 * (size_t)L);
+    double *tmp = method == EE_NORM_ROBUST ? work_get(w, 4, sizeof(double) * (size_t)n) : NULL;
+    if (!par || (method == EE_NORM_ROBUST && !tmp)) {
+        /* out of memory: every lead flagged flat and zeroed, never garbage */
+        for (ptrdiff_t i = 0; i < n * L; i++) x[i] = 0.0;
+        for (int l = 0; l < L; l++) flags[l] |= 1;
+        work_put(w, par);
+        work_put(w, tmp);
+        return;
     }
-    free(tmp);
+    double *shift = par, *scale = par + L, *aux = par + 2 * L;
+    if (method == EE_NORM_ZSCORE) {
+        lead_sums(x, n, L, aux);
+        for (int l = 0; l < L; l++) shift[l] = aux[l] / (double)n;
+        lead_sq_dev(x, n, L, shift, aux);
+        for (int l = 0; l < L; l++) scale[l] = sqrt(aux[l] / (double)n);
+    } else if (method == EE_NORM_L2) {
+        for (int l = 0; l < L; l++) shift[l] = 0.0;
+        lead_sq_dev(x, n, L, shift, aux);
+        for (int l = 0; l < L; l++) scale[l] = sqrt(aux[l]);
+    } else if (method == EE_NORM_MINMAX) {
+        for (int l = 0; l < L; l++) shift[l] = aux[l] = x[l];
+        for (ptrdiff_t t = 1; t < n; t++)
+            for (int l = 0; l < L; l++) {
+                const double v = x[t * L + l];
+                shift[l] = v < shift[l] ? v : shift[l];
+                aux[l] = v > aux[l] ? v : aux[l];
+            }
+        for (int l = 0; l < L; l++) scale[l] = aux[l] - shift[l];
+    } else {
+        for (int l = 0; l < L; l++) {
+            for (ptrdiff_t t = 0; t < n; t++) tmp[t] = x[t * L + l];
+            qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+            shift[l] = quantile_sorted(tmp, n, 0.5);
+            scale[l] = quantile_sorted(tmp, n, 0.75) - quantile_sorted(tmp, n, 0.25);
+        }
+    }
+    int any_flat = 0;
+    for (int l = 0; l < L; l++)
+        if (!(scale[l] > 0.0) || !isfinite(scale[l])) {
+            any_flat = 1;
+            if (flags) flags[l] |= 1;
+            shift[l] = 0.0;
+            scale[l] = 1.0;
+        }
+    lead_apply(x, n, L, shift, scale);
+    if (any_flat)
+        for (int l = 0; l < L; l++)
+            if (flags && (flags[l] & 1))
+                for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] = 0.0;
+    work_put(w, par);
+    work_put(w, tmp);
 }
 
 /* ----------------------------------------------------------------------------------- windows -- */
@@ -408,9 +705,9 @@ ptrdiff_t ee_plan_out_size(const ee_plan *p, ptrdiff_t n) {
     return ee_window_count(m, p->window, p->stride, p->cover_tail) * p->L * p->window;
 }
 
-static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pad, double *zi) {
+static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pad, double *zi, ee_work *w) {
     double *x = buf + pad * p->L;
-    int rc = ee_remove_baseline(x, n, p->L, p->k1, p->k2);
+    int rc = remove_baseline_w(x, n, p->L, p->k1, p->k2, w);
     if (rc) return rc;
     if (!p->sos) return EE_OK;
     double *state = zi + 2 * p->n_sections;
@@ -427,7 +724,7 @@ static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pa
 }
 
 int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, float *out,
-           uint8_t *flags, ee_err *err) {
+           uint8_t *flags, ee_err *err, ee_work *work) {
     const int L = p->L;
     if (n <= 0) return EE_ETOOSHORT;
     const ptrdiff_t fpad = (p->sos && p->zero_phase) ? ee_filtfilt_padlen(p->sos, p->n_sections) : 0;
@@ -436,9 +733,9 @@ int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t 
     const ptrdiff_t m = ee_plan_out_len(p, n);
     const ptrdiff_t pad2 = (!p->filter_first && resample) ? fpad : 0;
     int rc = EE_OK;
-    double *buf1 = malloc(sizeof(double) * (size_t)(n + 2 * pad1) * (size_t)L);
-    double *buf2 = resample ? malloc(sizeof(double) * (size_t)(m + 2 * pad2) * (size_t)L) : NULL;
-    double *zi = malloc(sizeof(double) * (size_t)(2 * (p->n_sections + 1)) * (size_t)(L + 1));
+    double *buf1 = work_get(work, 0, sizeof(double) * (size_t)(n + 2 * pad1) * (size_t)L);
+    double *buf2 = resample ? work_get(work, 1, sizeof(double) * (size_t)(m + 2 * pad2) * (size_t)L) : NULL;
+    double *zi = work_get(work, 2, sizeof(double) * (size_t)(2 * (p->n_sections + 1)) * (size_t)(L + 1));
     if (!buf1 || (resample && !buf2) || !zi) {
         rc = EE_ENOMEM;
         goto done;
@@ -449,7 +746,7 @@ int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t 
     rc = ee_fix_nonfinite(x, n, L, p->nan_policy, p->max_gap, flags, err);
     if (rc) goto done;
     if (p->filter_first || !resample) {
-        rc = filter_stage(p, buf1, n, pad1, zi);
+        rc = filter_stage(p, buf1, n, pad1, zi, work);
         if (rc) goto done;
     }
     double *y = x;
@@ -457,16 +754,16 @@ int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t 
         y = buf2 + pad2 * L;
         ee_resample(x, n, 0, L, p->h, p->H, p->up, p->down, p->pre_remove, 0, m, y);
         if (!p->filter_first) {
-            rc = filter_stage(p, buf2, m, pad2, zi);
+            rc = filter_stage(p, buf2, m, pad2, zi, work);
             if (rc) goto done;
         }
     }
-    ee_normalize(y, m, L, p->norm, flags);
+    normalize_w(y, m, L, p->norm, flags, work);
     if (p->window > 0) ee_windows(y, m, L, p->window, p->stride, p->cover_tail, p->pad, out);
     else ee_to_planar_f32(y, m, L, out);
 done:
-    free(buf1);
-    free(buf2);
-    free(zi);
+    work_put(work, buf1);
+    work_put(work, buf2);
+    work_put(work, zi);
     return rc;
 }

@@ -108,7 +108,16 @@ typedef struct {
 ptrdiff_t ee_plan_out_len(const ee_plan *p, ptrdiff_t n);
 /* Floats written to out for a record of n samples. */
 ptrdiff_t ee_plan_out_size(const ee_plan *p, ptrdiff_t n);
+/* Scratch memory reused across records: large buffers come from mmap and fault in on every first
+ * touch, which costs more than the arithmetic for one 10-second record. NULL: allocate per call. */
+#define EE_WORK_SLOTS 6
+typedef struct {
+    void *p[EE_WORK_SLOTS];
+    size_t cap[EE_WORK_SLOTS];
+} ee_work;
+void ee_work_free(ee_work *w);
+
 int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, float *out,
-           uint8_t *flags, ee_err *err);
+           uint8_t *flags, ee_err *err, ee_work *work);
 
 #endif

@@ -280,7 +280,7 @@ def test_cpsc_mat_with_nan_or_inf(tmp_path, bad):
     data[7, 4000] = bad
     mat = tmp_path / "A9998.mat"
     _write_cpsc(mat, data)
-    _check(mat, "ECG.data", "NaN/inf", "lead III at sample 100", "2 ")
+    _check(mat, "ECG.data", "2 NaN/inf", "lead III at sample 100")
 
 
 def test_cpsc_mat_without_ecg_struct(tmp_path):

@@ -37,12 +37,15 @@ def read_cpsc_mat(path: str | os.PathLike[str]) -> Signal:
                           path=path, where="ECG.data")
     if data.shape[1] == 0:
         raise RecordError("record has zero samples", path=path, where="ECG.data")
+    # Checked after the float32 conversion: a finite 1e300 becomes inf there.
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.ascontiguousarray(data, dtype=np.float32)
     bad = ~np.isfinite(data)
     if bad.any():
         lead_idx, sample_idx = np.nonzero(bad)
         raise RecordError(
-            f"{int(bad.sum())} NaN/inf value(s), first in lead {STANDARD_12[lead_idx[0]]} at sample "
-            f"{int(sample_idx[0])}", path=path, where="ECG.data",
+            f"{int(bad.sum())} NaN/inf (or beyond float32) value(s), first in lead {STANDARD_12[lead_idx[0]]} "
+            f"at sample {int(sample_idx[0])}", path=path, where="ECG.data",
             fix="the file is damaged; re-download it or exclude this record",
         )
     meta = {"reader": "ecgedge-cpsc"}
@@ -56,6 +59,6 @@ def read_cpsc_mat(path: str | os.PathLike[str]) -> Signal:
         meta["age"] = str(int(age.reshape(-1)[0]))
     name = os.path.splitext(os.path.basename(path))[0]
     return Signal(
-        data=np.ascontiguousarray(data, dtype=np.float32), fs=CPSC_FS, leads=STANDARD_12,
+        data=data, fs=CPSC_FS, leads=STANDARD_12,
         units=("mV",) * 12, name=name, path=path, raw_leads=STANDARD_12, meta=meta,
     )
