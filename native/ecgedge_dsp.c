@@ -145,7 +145,7 @@ void ee_sosfilt_zi(const double *sos, int n_sections, double *zi) {
 #define EE_MAX_SECTIONS 16
 #define EE_SOS_BLOCK(B)                                                                                        \
     static EE_HOT void sos_block##B(const double *restrict c, int S, double *restrict x, ptrdiff_t n, int L,      \
-                                    int l0, double *restrict zi) {                                             \
+                                    int l0, double *restrict zi, int rev) {                                    \
         double z0[EE_MAX_SECTIONS][B], z1[EE_MAX_SECTIONS][B];                                                 \
         for (int s = 0; s < S; s++)                                                                            \
             for (int i = 0; i < B; i++) {                                                                      \
@@ -153,7 +153,7 @@ void ee_sosfilt_zi(const double *sos, int n_sections, double *zi) {
                 z1[s][i] = zi[(2 * s + 1) * L + l0 + i];                                                       \
             }                                                                                                  \
         for (ptrdiff_t t = 0; t < n; t++) {                                                                    \
-            double *restrict row = x + t * L + l0;                                                             \
+            double *restrict row = x + (rev ? n - 1 - t : t) * L + l0;                                         \
             double v[B];                                                                                       \
             for (int i = 0; i < B; i++) v[i] = row[i];                                                         \
             for (int s = 0; s < S; s++) {                                                                      \
@@ -188,7 +188,7 @@ EE_SOS_BLOCK(1)
 typedef double ee_v4 __attribute__((vector_size(32)));
 #define EE_SOS_SPEC(S, NV)                                                                                     \
     static EE_HOT void sos_s##S##_v##NV(const double *restrict c, double *restrict x, ptrdiff_t n, int L,      \
-                                        int l0, double *restrict zi) {                                         \
+                                        int l0, double *restrict zi, int rev) {                                \
         ee_v4 z0[S][NV], z1[S][NV];                                                                            \
         double q[S][5];                                                                                        \
         for (int s = 0; s < S; s++) {                                                                          \
@@ -199,7 +199,7 @@ typedef double ee_v4 __attribute__((vector_size(32)));
             }                                                                                                  \
         }                                                                                                      \
         for (ptrdiff_t t = 0; t < n; t++) {                                                                    \
-            double *restrict row = x + t * L + l0;                                                             \
+            double *restrict row = x + (rev ? n - 1 - t : t) * L + l0;                                         \
             ee_v4 v[NV];                                                                                       \
             for (int k = 0; k < NV; k++) memcpy(&v[k], row + 4 * k, sizeof(ee_v4));                            \
             for (int s = 0; s < S; s++)                                                                        \
@@ -223,7 +223,7 @@ EE_SOS_SPEC_ALL(2)
 EE_SOS_SPEC_ALL(3)
 EE_SOS_SPEC_ALL(4)
 
-typedef void (*sos_fn)(const double *restrict, double *restrict, ptrdiff_t, int, int, double *restrict);
+typedef void (*sos_fn)(const double *restrict, double *restrict, ptrdiff_t, int, int, double *restrict, int);
 static const sos_fn sos_table[4][3] = {
     {sos_s1_v1, sos_s1_v2, sos_s1_v3},
     {sos_s2_v1, sos_s2_v2, sos_s2_v3},
@@ -234,9 +234,9 @@ static const sos_fn sos_table[4][3] = {
 #define EE_VEC 0
 #endif
 
-static void sos_section(const double *c, double *x, ptrdiff_t n, int L, double *z0, double *z1) {
+static void sos_section(const double *c, double *x, ptrdiff_t n, int L, double *z0, double *z1, int rev) {
     for (ptrdiff_t t = 0; t < n; t++) {
-        double *row = x + t * L;
+        double *row = x + (rev ? n - 1 - t : t) * L;
         for (int l = 0; l < L; l++) {
             const double xi = row[l];
             const double y = c[0] * xi + z0[l];
@@ -247,14 +247,21 @@ static void sos_section(const double *c, double *x, ptrdiff_t n, int L, double *
     }
 }
 
+static void sosfilt_dir(const double *sos, int n_sections, double *x, ptrdiff_t n, int L, double *zi, int rev);
+
 void ee_sosfilt(const double *sos, int n_sections, double *x, ptrdiff_t n, int L, double *zi) {
+    sosfilt_dir(sos, n_sections, x, n, L, zi, 0);
+}
+
+/* rev: run from the last sample to the first (the backward pass of filtfilt, without reversing). */
+static void sosfilt_dir(const double *sos, int n_sections, double *x, ptrdiff_t n, int L, double *zi, int rev) {
     /* normalised coefficients b0 b1 b2 a1 a2 per section */
     double cbuf[5 * EE_MAX_SECTIONS];
     if (n_sections > EE_MAX_SECTIONS) {
         for (int s = 0; s < n_sections; s++) {
             const double *q = sos + 6 * s;
             const double cc[5] = {q[0] / q[3], q[1] / q[3], q[2] / q[3], q[4] / q[3], q[5] / q[3]};
-            sos_section(cc, x, n, L, zi + (2 * s) * L, zi + (2 * s + 1) * L);
+            sos_section(cc, x, n, L, zi + (2 * s) * L, zi + (2 * s + 1) * L, rev);
         }
         return;
     }
@@ -269,21 +276,21 @@ void ee_sosfilt(const double *sos, int n_sections, double *x, ptrdiff_t n, int L
     int l0 = 0;
 #if EE_VEC
     if (n_sections <= 4) {
-        for (; l0 + 12 <= L; l0 += 12) sos_table[n_sections - 1][2](cbuf, x, n, L, l0, zi);
+        for (; l0 + 12 <= L; l0 += 12) sos_table[n_sections - 1][2](cbuf, x, n, L, l0, zi, rev);
         if (l0 + 8 <= L) {
-            sos_table[n_sections - 1][1](cbuf, x, n, L, l0, zi);
+            sos_table[n_sections - 1][1](cbuf, x, n, L, l0, zi, rev);
             l0 += 8;
         }
         if (l0 + 4 <= L) {
-            sos_table[n_sections - 1][0](cbuf, x, n, L, l0, zi);
+            sos_table[n_sections - 1][0](cbuf, x, n, L, l0, zi, rev);
             l0 += 4;
         }
     }
 #endif
-    for (; l0 + 8 <= L; l0 += 8) sos_block8(cbuf, n_sections, x, n, L, l0, zi);
-    for (; l0 + 4 <= L; l0 += 4) sos_block4(cbuf, n_sections, x, n, L, l0, zi);
-    for (; l0 + 2 <= L; l0 += 2) sos_block2(cbuf, n_sections, x, n, L, l0, zi);
-    for (; l0 < L; l0++) sos_block1(cbuf, n_sections, x, n, L, l0, zi);
+    for (; l0 + 8 <= L; l0 += 8) sos_block8(cbuf, n_sections, x, n, L, l0, zi, rev);
+    for (; l0 + 4 <= L; l0 += 4) sos_block4(cbuf, n_sections, x, n, L, l0, zi, rev);
+    for (; l0 + 2 <= L; l0 += 2) sos_block2(cbuf, n_sections, x, n, L, l0, zi, rev);
+    for (; l0 < L; l0++) sos_block1(cbuf, n_sections, x, n, L, l0, zi, rev);
 }
 
 ptrdiff_t ee_filtfilt_padlen(const double *sos, int n_sections) {
@@ -310,22 +317,10 @@ static void filtfilt_ext(const double *sos, int n_sections, double *buf, ptrdiff
     for (int s = 0; s < 2 * n_sections; s++)
         for (int l = 0; l < L; l++) state[s * L + l] = zi_base[s] * buf[l];
     ee_sosfilt(sos, n_sections, buf, m, L, state);
-    /* backward pass: filter the reversed sequence; reversing rows in place keeps one buffer */
-    for (ptrdiff_t i = 0, j = m - 1; i < j; i++, j--)
-        for (int l = 0; l < L; l++) {
-            const double tmp = buf[i * L + l];
-            buf[i * L + l] = buf[j * L + l];
-            buf[j * L + l] = tmp;
-        }
+    /* backward pass from the last sample, started from the steady state of the last output */
     for (int s = 0; s < 2 * n_sections; s++)
-        for (int l = 0; l < L; l++) state[s * L + l] = zi_base[s] * buf[l];
-    ee_sosfilt(sos, n_sections, buf, m, L, state);
-    for (ptrdiff_t i = 0, j = m - 1; i < j; i++, j--)
-        for (int l = 0; l < L; l++) {
-            const double tmp = buf[i * L + l];
-            buf[i * L + l] = buf[j * L + l];
-            buf[j * L + l] = tmp;
-        }
+        for (int l = 0; l < L; l++) state[s * L + l] = zi_base[s] * buf[(m - 1) * L + l];
+    sosfilt_dir(sos, n_sections, buf, m, L, state, 1);
 }
 
 int ee_sosfiltfilt(const double *sos, int n_sections, double *x, ptrdiff_t n, int L) {
@@ -642,7 +637,9 @@ static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flag
     }
     int any_flat = 0;
     for (int l = 0; l < L; l++)
-        if (!(scale[l] > 0.0) || !isfinite(scale[l])) {
+        /* no spread, or spread at rounding level against the offset (a constant lead's computed std
+         * is ~1e-17, not 0): flat */
+        if (!(scale[l] > 1e-9 * fabs(shift[l])) || !(scale[l] > 0.0) || !isfinite(scale[l])) {
             any_flat = 1;
             if (flags) flags[l] |= 1;
             shift[l] = 0.0;

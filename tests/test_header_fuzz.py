@@ -340,3 +340,56 @@ def test_wfdb_fallback_checks_sizes_first(record_dir, fmt_field):
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20
+
+
+# ------------------------------------------------------------------------------ CPSC .mat files
+@pytest.fixture(scope="module")
+def mat_bases(tmp_path_factory) -> list[bytes]:
+    """Real CPSC2018 data as MAT5 files: scipy-written (plain and compressed) and the original."""
+    sio = pytest.importorskip("scipy.io")
+    src = DATA / "cpsc2018" / "A1980.mat"
+    if not src.exists():
+        pytest.skip("cpsc2018/A1980.mat not in the data root")
+    data = sio.loadmat(src)["ECG"][0, 0]["data"][:, :64]
+    d = tmp_path_factory.mktemp("fuzz_mat")
+    out = []
+    for compress in (False, True):
+        p = d / f"c{int(compress)}.mat"
+        sio.savemat(p, {"ECG": {"sex": "Male", "age": np.array([[52.0]]), "data": data}}, do_compression=compress)
+        out.append(p.read_bytes())
+    out.append(src.read_bytes())
+    return out
+
+
+@settings(FUZZ, max_examples=_n(800))
+@given(choice=st.integers(0, 2), edits=st.lists(
+    st.tuples(st.sampled_from(["byte", "insert", "delete", "int32"]), st.integers(0, 1 << 20),
+              st.integers(0, 255), st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
+def test_mutated_cpsc_mat_raise_only_record_error(tmp_path, mat_bases, choice, edits):
+    # The MAT5 reader parses sizes, types and dimensions out of the file: damaged ones (a
+    # dimension of 2**32-1, a float where an int belongs, a zlib stream cut short) are RecordErrors.
+    from ecgedge.io.cpsc import read_cpsc_mat
+
+    buf = bytearray(mat_bases[choice])
+    for op, pos, val, word in edits:
+        pos %= len(buf) + 1
+        if op == "byte" and pos < len(buf):
+            buf[pos] = val
+        elif op == "insert":
+            buf[pos:pos] = bytes([val])
+        elif op == "delete":
+            del buf[pos : pos + 1 + val % 8]
+        elif op == "int32" and 128 <= pos <= len(buf) - 4:
+            pos -= pos % 4  # a tag or size field, aligned as MAT5 writes them
+            buf[pos : pos + 4] = word.to_bytes(4, "little")
+    mat = tmp_path / "A0000.mat"
+    mat.write_bytes(bytes(buf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            sig = read_cpsc_mat(mat)
+        except RecordError as exc:
+            assert "A0000.mat" in str(exc)
+            return
+    assert sig.data.dtype == np.float32 and sig.data.shape[0] == 12
+    assert np.isfinite(sig.data).all()

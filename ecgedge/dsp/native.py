@@ -16,8 +16,9 @@ name = "native"
 
 
 def _il(x: np.ndarray) -> np.ndarray:
-    """planar [L, n] -> interleaved float64 [n, L] (a copy the kernel may write)."""
-    return np.ascontiguousarray(np.asarray(x, np.float64).T)
+    """planar [L, n] -> interleaved float64 [n, L]: always a copy, since the kernel writes in place
+    (for one lead the transpose is already contiguous and would otherwise alias the caller's array)."""
+    return np.array(np.asarray(x).T, dtype=np.float64, order="C", copy=True)
 
 
 def sosfilt_zi(sos: np.ndarray) -> np.ndarray:

@@ -49,8 +49,13 @@ def steady_state(sos: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 
 def medfilt(x: np.ndarray, k: int) -> np.ndarray:
+    import warnings
+
     ss = _signal()
-    return np.stack([ss.medfilt(row, k) for row in x])
+    with warnings.catch_warnings():
+        # zero padding past the ends is the defined behaviour, also when k exceeds the length
+        warnings.filterwarnings("ignore", "kernel_size exceeds volume extent")
+        return np.stack([ss.medfilt(row, k) for row in x])
 
 
 def remove_baseline(x: np.ndarray, k1: int, k2: int) -> np.ndarray:
@@ -105,7 +110,8 @@ def normalize(x: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
         scale = np.sqrt((x * x).sum(axis=-1, keepdims=True))
     else:
         raise ValueError(method)
-    flat = ~(scale[:, 0] > 0) | ~np.isfinite(scale[:, 0])
+    # no spread, or spread at rounding level against the offset (a constant lead's std is ~1e-17)
+    flat = ~(scale[:, 0] > 1e-9 * np.abs(shift[:, 0])) | ~(scale[:, 0] > 0) | ~np.isfinite(scale[:, 0])
     safe = np.where(flat[:, None], 1.0, scale)
     y = (x - shift) / safe
     y[flat] = 0.0
