@@ -1,0 +1,131 @@
+"""Randomised driver for the kernel built with AddressSanitizer + UndefinedBehaviorSanitizer.
+
+Run by tests/test_kernel_sanitized.py as ``python fuzz_kernel.py PATH_TO_SO SEED ITERATIONS``: random
+shapes, dtypes, layouts, lead maps, filters, rates, medians, normalisations, windows, invalid samples
+and chunkings, plus deliberate misuse. Any memory error or undefined behaviour aborts the process.
+"""
+
+import importlib.util
+import sys
+
+import numpy as np
+
+path, seed, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+spec = importlib.util.spec_from_file_location("_kernel", path)
+K = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(K)
+rng = np.random.default_rng(seed)
+
+# Stable band-pass sections (Butterworth, computed once offline-style: poles inside the unit circle).
+SOS = [
+    np.array([[0.0675, 0.1349, 0.0675, 1.0, -1.1430, 0.4128]]),
+    np.array([[0.0036, 0.0072, 0.0036, 1.0, -1.8227, 0.8372], [1.0, -2.0, 1.0, 1.0, -1.9911, 0.9912]]),
+    np.array([[0.2, 0.4, 0.2, 1.0, -0.5, 0.3], [1.0, -2.0, 1.0, 1.0, -1.9, 0.905], [1.0, 0.0, -1.0, 1.0, -0.2, 0.1]]),
+]
+RATES = [(1, 5), (1, 2), (5, 18), (1, 3), (100, 257), (2, 5), (5, 1)]
+
+
+def filt(up, down):
+    max_rate = max(up, down)
+    half = 10 * max_rate
+    m = np.arange(2 * half + 1) - half
+    h = (1.0 / max_rate) * np.sinc(m / max_rate) * np.kaiser(2 * half + 1, 5.0)
+    h = h / h.sum() * up
+    pre = down - half % down
+    return np.concatenate([np.zeros(pre), h]), (half + pre) // down
+
+
+def expect(exc_types, fn, *a, **k):
+    try:
+        fn(*a, **k)
+    except exc_types:
+        return
+    raise AssertionError(f"{fn.__name__} accepted bad input")
+
+
+for it in range(iterations):
+    L = int(rng.integers(1, 20))
+    n = int(rng.integers(1, 3000))
+    C = L + int(rng.integers(0, 3))
+    dtype = rng.choice([np.int16, np.int32, np.float32, np.float64])
+    layout = int(rng.integers(0, 2))
+    shape = (n, C) if layout == 0 else (C, n)
+    src = (rng.standard_normal(shape) * 300).astype(dtype)
+    nan_policy = int(rng.integers(0, 2))
+    if dtype in (np.float32, np.float64) and rng.random() < 0.3:
+        k = int(rng.integers(1, 6))
+        flat = src.reshape(-1)
+        flat[rng.integers(0, flat.size, k)] = rng.choice([np.nan, np.inf, -np.inf])
+    gather = rng.permutation(C)[:L].astype(np.int32) if rng.random() < 0.7 else None
+    gain = rng.uniform(0.5, 2000, L) if rng.random() < 0.5 else None
+    sos = SOS[int(rng.integers(0, len(SOS)))] if rng.random() < 0.8 else None
+    resample = rng.random() < 0.7
+    up, down = RATES[int(rng.integers(0, len(RATES)))] if resample else (1, 1)
+    h, pre = filt(up, down) if resample else (None, 0)
+    m = -(-n * up // down) if resample else n
+    window = int(rng.integers(1, 400)) if rng.random() < 0.6 else 0
+    stride = int(rng.integers(1, 300))
+    cover = bool(rng.integers(0, 2))
+    k1 = int(rng.integers(0, 40)) * 2 + 1 if rng.random() < 0.3 else 0
+    k2 = int(rng.integers(0, 60)) * 2 + 1 if k1 and rng.random() < 0.7 else 0
+    kw = dict(gather=gather, gain=gain, nan_policy=nan_policy, max_gap=int(rng.integers(0, 10)),
+              filter_first=bool(rng.integers(0, 2)), k1=k1, k2=k2, sos=sos, zero_phase=bool(rng.integers(0, 2)),
+              h=h, up=up, down=down, pre_remove=pre, norm=int(rng.integers(0, 5)), window=window, stride=stride,
+              cover_tail=cover, pad=int(rng.integers(0, 3)),
+              invalid=int(rng.integers(-5, 5)) if dtype in (np.int16, np.int32) and rng.random() < 0.3 else None)
+    if window:
+        W = 1 if m <= window else 1 + (m - window) // stride + (1 if cover and (m - window) % stride else 0)
+        size = W * L * window
+    else:
+        size = m * L
+    out = np.empty(size, np.float32)
+    flags = np.zeros(L, np.uint8)
+    if C < L and gather is None:
+        continue
+    try:
+        K.run(src, layout, L, out, flags, **kw)
+        assert np.isfinite(out).all(), "non-finite output"
+    except (ValueError, FloatingPointError):
+        pass  # too short for filtfilt, or non-finite input by policy: fine, as long as nothing broke
+    if it % 5 == 0:
+        B = int(rng.integers(1, 5))
+        batch = np.stack([src] * B)
+        bout = np.empty(size * B, np.float32)
+        try:
+            K.run_batch(batch, layout, L, bout, np.zeros((B, L), np.uint8), int(rng.integers(1, 4)), **kw)
+        except (ValueError, FloatingPointError):
+            pass
+    # streaming pieces with random chunking
+    x = rng.standard_normal((n, L))
+    if sos is not None:
+        state = np.zeros((2 * len(sos), L))
+        i = 0
+        while i < n:
+            c = int(rng.integers(1, 200))
+            part = np.ascontiguousarray(x[i:i + c])
+            K.sosfilt(part, np.ascontiguousarray(sos), state)
+            i += c
+        y = x.copy()
+        try:
+            K.sosfiltfilt(y, np.ascontiguousarray(sos))
+        except ValueError:
+            pass
+    if resample:
+        j0 = int(rng.integers(0, max(m, 1)))
+        n_out = int(rng.integers(0, 50))
+        start = int(rng.integers(0, n))
+        o = np.empty((n_out, L))
+        if n_out:
+            K.resample(np.ascontiguousarray(x[start:]), start, h, up, down, pre, j0, o)
+    kk = int(rng.integers(0, 30)) * 2 + 1
+    K.medfilt(x, kk, np.empty_like(x))
+    if window:
+        wc = K.window_count(n, window, stride, cover)
+        K.windows(x, window, stride, cover, int(rng.integers(0, 3)), np.empty(wc * L * window, np.float32))
+    # misuse: wrong sizes, types, flags; must raise, never touch memory
+    expect((ValueError, TypeError), K.run, src, layout, L, np.empty(max(size - 1, 0), np.float32), flags, **kw)
+    expect((ValueError, TypeError, IndexError), K.run, src, layout, L, out, flags,
+           gather=np.full(L, C + 3, np.int32))
+    expect((ValueError, TypeError), K.sosfilt, x, np.ones(5), np.zeros((2, L)))
+    expect((ValueError, TypeError), K.resample, x, 0, np.zeros(0), 1, 2, 0, 0, np.empty((3, L)))
+print("ok", iterations)
