@@ -389,12 +389,208 @@ static void medfilt_lead(const double *x, ptrdiff_t xs, double *out, ptrdiff_t o
     }
 }
 
+/* Large windows: medians in rank space. A segment of the zero-padded input is sorted once (radix sort
+ * on float32 keys, then an exact insertion pass on the doubles), which replaces every sample by its
+ * rank; the window is a bitset over ranks, and the median is the set bit with h set bits below it.
+ * Sliding sets one bit and clears one, and the median moves to a neighbouring set bit at most a
+ * step or two: word operations (count-trailing/leading-zeros) on a bitset whose density is about
+ * k / segment length. Segments are bounded (a few dozen windows long) so that the gaps between set
+ * bits stay within a word or two, whatever the record's length. Exact: the output is the value of
+ * the median sample. */
+#define EE_MED_SEG_WINDOWS 32
+
+static inline uint32_t f32_order_key(double d) {
+    const float f = (float)d;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u >> 31) ? ~u : (u | 0x80000000u);
+}
+
+#if defined(__GNUC__)
+#define EE_CTZ64(v) __builtin_ctzll(v)
+#define EE_CLZ64(v) __builtin_clzll(v)
+#define EE_POP64(v) __builtin_popcountll(v)
+#else
+static int EE_CTZ64(uint64_t v) { int c = 0; while (!(v & 1)) { v >>= 1; c++; } return c; }
+static int EE_CLZ64(uint64_t v) { int c = 0; while (!(v >> 63)) { v <<= 1; c++; } return c; }
+static int EE_POP64(uint64_t v) { int c = 0; while (v) { v &= v - 1; c++; } return c; }
+#endif
+
+/* next set bit strictly above p, or -1 */
+static inline ptrdiff_t bit_next(const uint64_t *w, ptrdiff_t nw, ptrdiff_t p) {
+    ptrdiff_t q = p + 1;
+    ptrdiff_t wi = q >> 6;
+    if (wi >= nw) return -1;
+    uint64_t m = w[wi] & (~(uint64_t)0 << (q & 63));
+    while (!m) {
+        if (++wi >= nw) return -1;
+        m = w[wi];
+    }
+    return (wi << 6) + EE_CTZ64(m);
+}
+
+/* previous set bit strictly below p, or -1 */
+static inline ptrdiff_t bit_prev(const uint64_t *w, ptrdiff_t p) {
+    if (p <= 0) return -1;
+    ptrdiff_t q = p - 1;
+    ptrdiff_t wi = q >> 6;
+    const int sh = 63 - (int)(q & 63);
+    uint64_t m = (w[wi] << sh) >> sh; /* keep bits 0 .. q&63 */
+    while (!m) {
+        if (--wi < 0) return -1;
+        m = w[wi];
+    }
+    return (wi << 6) + 63 - EE_CLZ64(m);
+}
+
+static size_t medrank_bytes(ptrdiff_t n, int k) {
+    ptrdiff_t seg = (ptrdiff_t)EE_MED_SEG_WINDOWS * k;
+    if (seg > n) seg = n;
+    const ptrdiff_t N = seg + k - 1;
+    return (size_t)N * (sizeof(double) * 2 + sizeof(uint32_t) * 2 + sizeof(int32_t) * 3) + ((size_t)N / 64 + 2) * 8;
+}
+
+static void medfilt_rank(const double *x, ptrdiff_t xs, double *out, ptrdiff_t os, ptrdiff_t n, int k, void *mem) {
+    const int h = k / 2;
+    ptrdiff_t seg = (ptrdiff_t)EE_MED_SEG_WINDOWS * k;
+    if (seg > n) seg = n;
+    const ptrdiff_t Nmax = seg + k - 1;
+    double *xp = (double *)mem;             /* segment input, zero-padded past the record */
+    double *sorted = xp + Nmax;             /* values by rank */
+    uint32_t *key = (uint32_t *)(sorted + Nmax);
+    uint32_t *key2 = key + Nmax;
+    int32_t *idx = (int32_t *)(key2 + Nmax);
+    int32_t *idx2 = idx + Nmax;
+    int32_t *rank = idx2 + Nmax;
+    uint64_t *bits = (uint64_t *)(rank + Nmax);
+    for (ptrdiff_t s0 = 0; s0 < n; s0 += seg) {
+        const ptrdiff_t m = (n - s0) < seg ? (n - s0) : seg; /* outputs in this segment */
+        const ptrdiff_t N = m + k - 1;
+        for (ptrdiff_t i = 0; i < N; i++) {
+            const ptrdiff_t t = s0 - h + i;
+            xp[i] = (t < 0 || t >= n) ? 0.0 : x[t * xs];
+            key[i] = f32_order_key(xp[i]);
+            idx[i] = (int32_t)i;
+        }
+        /* LSD radix sort of (key, index) in three 11-bit passes; all histograms in one pass, and a
+         * pass whose digit every key shares is skipped */
+        static const int shifts[3] = {0, 11, 22};
+        uint32_t hist[3][2048];
+        memset(hist, 0, sizeof hist);
+        for (ptrdiff_t i = 0; i < N; i++) {
+            const uint32_t v = key[i];
+            hist[0][v & 2047]++;
+            hist[1][(v >> 11) & 2047]++;
+            hist[2][v >> 22]++;
+        }
+        uint32_t *ks = key, *kd = key2;
+        int32_t *is = idx, *id = idx2;
+        for (int d = 0; d < 3; d++) {
+            const int sh = shifts[d];
+            if (hist[d][(ks[0] >> sh) & 2047] == (uint32_t)N) continue;
+            uint32_t pos = 0;
+            for (int b = 0; b < 2048; b++) {
+                const uint32_t c = hist[d][b];
+                hist[d][b] = pos;
+                pos += c;
+            }
+            for (ptrdiff_t i = 0; i < N; i++) {
+                const uint32_t dst = hist[d][(ks[i] >> sh) & 2047]++;
+                kd[dst] = ks[i];
+                id[dst] = is[i];
+            }
+            uint32_t *tk = ks;
+            ks = kd;
+            kd = tk;
+            int32_t *ti = is;
+            is = id;
+            id = ti;
+        }
+        /* exact order on the doubles (ties by position); float32 keys leave only near-equal
+         * neighbours to fix, so this pass is linear in practice */
+        for (ptrdiff_t r = 1; r < N; r++) {
+            const int32_t cur = is[r];
+            const double cv = xp[cur];
+            ptrdiff_t q = r - 1;
+            while (q >= 0 && (xp[is[q]] > cv || (xp[is[q]] == cv && is[q] > cur))) {
+                is[q + 1] = is[q];
+                q--;
+            }
+            is[q + 1] = cur;
+        }
+        for (ptrdiff_t r = 0; r < N; r++) {
+            rank[is[r]] = (int32_t)r;
+            sorted[r] = xp[is[r]];
+        }
+        const ptrdiff_t nw = (N + 63) >> 6;
+        memset(bits, 0, sizeof(uint64_t) * (size_t)nw);
+        for (int i = 0; i < k; i++) bits[rank[i] >> 6] |= (uint64_t)1 << (rank[i] & 63);
+        /* the median of the first window: the set bit with h set bits below */
+        ptrdiff_t med = -1, below = 0;
+        {
+            ptrdiff_t need = h;
+            for (ptrdiff_t wi = 0; wi < nw; wi++) {
+                const int c = EE_POP64(bits[wi]);
+                if (need < c) {
+                    uint64_t v = bits[wi];
+                    for (ptrdiff_t z = 0; z < need; z++) v &= v - 1;
+                    med = (wi << 6) + EE_CTZ64(v);
+                    break;
+                }
+                need -= c;
+            }
+            below = h;
+        }
+        out[s0 * os] = sorted[med];
+        for (ptrdiff_t j = 1; j < m; j++) {
+            const int32_t ri = rank[j + k - 1], ro = rank[j - 1];
+            bits[ri >> 6] |= (uint64_t)1 << (ri & 63);
+            if (ri < med) below++;
+            bits[ro >> 6] &= ~((uint64_t)1 << (ro & 63));
+            if (ro < med) {
+                below--;
+            } else if (ro == med) {
+                const ptrdiff_t up = bit_next(bits, nw, med);
+                if (up >= 0) {
+                    med = up;
+                } else {
+                    med = bit_prev(bits, med);
+                    below--;
+                }
+            }
+            while (below > h) {
+                med = bit_prev(bits, med);
+                below--;
+            }
+            while (below < h) {
+                med = bit_next(bits, nw, med);
+                below++;
+            }
+            out[(s0 + j) * os] = sorted[med];
+        }
+    }
+}
+
+/* Below this window length the sorted window is cheaper than the rank machinery. */
+#ifndef EE_MED_BLOCK_MIN
+#define EE_MED_BLOCK_MIN 16
+#endif
+
+static size_t med_scratch_bytes(ptrdiff_t n, int k) {
+    return k >= EE_MED_BLOCK_MIN ? medrank_bytes(n, k) : sizeof(double) * (size_t)k;
+}
+
+static void medfilt_any(const double *x, ptrdiff_t xs, double *out, ptrdiff_t os, ptrdiff_t n, int k, void *mem) {
+    if (k >= EE_MED_BLOCK_MIN) medfilt_rank(x, xs, out, os, n, k, mem);
+    else medfilt_lead(x, xs, out, os, n, k, (double *)mem);
+}
+
 int ee_medfilt(const double *x, double *out, ptrdiff_t n, int L, int k) {
     if (k < 1 || (k & 1) == 0) return EE_EINVAL;
-    double *win = malloc(sizeof(double) * (size_t)k);
-    if (!win) return EE_ENOMEM;
-    for (int l = 0; l < L; l++) medfilt_lead(x + l, L, out + l, L, n, k, win);
-    free(win);
+    void *mem = malloc(med_scratch_bytes(n, k));
+    if (!mem) return EE_ENOMEM;
+    for (int l = 0; l < L; l++) medfilt_any(x + l, L, out + l, L, n, k, mem);
+    free(mem);
     return EE_OK;
 }
 
@@ -429,8 +625,8 @@ int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
 
 static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_work *w) {
     if (k1 <= 0 && k2 <= 0) return EE_OK;
-    const int kmax = k1 > k2 ? k1 : k2;
-    double *win = work_get(w, 3, sizeof(double) * (size_t)kmax);
+    const size_t s1 = k1 > 0 ? med_scratch_bytes(n, k1) : 0, s2 = k2 > 0 ? med_scratch_bytes(n, k2) : 0;
+    double *win = work_get(w, 3, s1 > s2 ? s1 : s2);
     double *a = work_get(w, 4, sizeof(double) * (size_t)n);
     double *b = work_get(w, 5, sizeof(double) * (size_t)n);
     if (!win || !a || !b) {
@@ -442,14 +638,14 @@ static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_w
     for (int l = 0; l < L; l++) {
         const double *base;
         if (k1 > 0) {
-            medfilt_lead(x + l, L, a, 1, n, k1, win);
+            medfilt_any(x + l, L, a, 1, n, k1, win);
             base = a;
         } else {
             for (ptrdiff_t t = 0; t < n; t++) a[t] = x[t * L + l];
             base = a;
         }
         if (k2 > 0) {
-            medfilt_lead(base, 1, b, 1, n, k2, win);
+            medfilt_any(base, 1, b, 1, n, k2, win);
             base = b;
         }
         for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] -= base[t];
