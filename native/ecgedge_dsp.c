@@ -455,14 +455,15 @@ static void medfilt_rank(const double *x, ptrdiff_t xs, double *out, ptrdiff_t o
     ptrdiff_t seg = (ptrdiff_t)EE_MED_SEG_WINDOWS * k;
     if (seg > n) seg = n;
     const ptrdiff_t Nmax = seg + k - 1;
-    double *xp = (double *)mem;             /* segment input, zero-padded past the record */
-    double *sorted = xp + Nmax;             /* values by rank */
+    /* 8-byte items first, so every array is aligned for its type */
+    uint64_t *bits = (uint64_t *)mem;
+    double *xp = (double *)(bits + Nmax / 64 + 2); /* segment input, zero-padded past the record */
+    double *sorted = xp + Nmax;                     /* values by rank */
     uint32_t *key = (uint32_t *)(sorted + Nmax);
     uint32_t *key2 = key + Nmax;
     int32_t *idx = (int32_t *)(key2 + Nmax);
     int32_t *idx2 = idx + Nmax;
     int32_t *rank = idx2 + Nmax;
-    uint64_t *bits = (uint64_t *)(rank + Nmax);
     for (ptrdiff_t s0 = 0; s0 < n; s0 += seg) {
         const ptrdiff_t m = (n - s0) < seg ? (n - s0) : seg; /* outputs in this segment */
         const ptrdiff_t N = m + k - 1;
