@@ -1,11 +1,16 @@
-import json
 import os
-import time
-from pathlib import Path
 
-import pytest
+# OpenBLAS threads that spin after a BLAS call would steal the second core from the timed code.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from ecgedge.datasets import data_root
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from ecgedge.datasets import data_root  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 _rows: list[dict] = []

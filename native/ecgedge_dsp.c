@@ -16,27 +16,91 @@
 #endif
 
 /* ------------------------------------------------------------------------------------- load -- */
+#if defined(__GNUC__) && !defined(EE_NO_VECTOR_EXT) && (defined(__clang__) || __GNUC__ >= 12)
+/* Planar float sources (what a Signal holds): 8 leads x 8 samples at a time, converted to double
+ * and transposed in registers, then stored as 8 whole rows: an eighth of the stores of the scalar
+ * gather below. */
+#define EE_TRANSPOSE 1
+typedef double ee_t8d __attribute__((vector_size(64)));
+typedef float ee_t8f __attribute__((vector_size(32)));
+#define EE_SHUF __builtin_shufflevector
+static inline void transpose8(ee_t8d r[8]) {
+    ee_t8d a[8], c[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = EE_SHUF(r[i], r[i + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+        a[i + 1] = EE_SHUF(r[i], r[i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        c[i] = EE_SHUF(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        c[i + 2] = EE_SHUF(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        c[i + 1] = EE_SHUF(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        c[i + 3] = EE_SHUF(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = EE_SHUF(c[i], c[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[i + 4] = EE_SHUF(c[i], c[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+#define EE_LOAD_T8(NAME, T, LOADROW)                                                                           \
+    static EE_HOT void NAME(const T *restrict src, ptrdiff_t n, const ptrdiff_t *off, int L, ptrdiff_t ld,    \
+                            double *restrict out) {                                                            \
+        ptrdiff_t t0 = 0;                                                                                      \
+        for (; t0 + 8 <= n; t0 += 8)                                                                           \
+            for (ptrdiff_t g = 0; g < ld; g += 8) {                                                            \
+                ee_t8d r[8];                                                                                   \
+                for (int i = 0; i < 8; i++) {                                                                  \
+                    const ptrdiff_t l = g + i;                                                                 \
+                    if (l < L) {                                                                               \
+                        LOADROW(r[i], src + off[l] + t0);                                                      \
+                    } else {                                                                                   \
+                        r[i] = (ee_t8d){0, 0, 0, 0, 0, 0, 0, 0};                                               \
+                    }                                                                                          \
+                }                                                                                              \
+                transpose8(r);                                                                                 \
+                const size_t w = (size_t)((ld - g) < 8 ? (ld - g) : 8) * sizeof(double);                       \
+                for (int j = 0; j < 8; j++) memcpy(out + (t0 + j) * ld + g, &r[j], w);                         \
+            }                                                                                                  \
+        for (; t0 < n; t0++) {                                                                                 \
+            double *o = out + t0 * ld;                                                                         \
+            for (int l = 0; l < L; l++) o[l] = (double)src[off[l] + t0];                                       \
+            for (ptrdiff_t l = L; l < ld; l++) o[l] = 0.0;                                                     \
+        }                                                                                                      \
+    }
+#define EE_ROW_F32(dst, p)                                                                                     \
+    do {                                                                                                       \
+        ee_t8f f_;                                                                                             \
+        memcpy(&f_, (p), sizeof f_);                                                                           \
+        (dst) = __builtin_convertvector(f_, ee_t8d);                                                           \
+    } while (0)
+#define EE_ROW_F64(dst, p) memcpy(&(dst), (p), sizeof(ee_t8d))
+EE_LOAD_T8(load_t8_f32, float, EE_ROW_F32)
+EE_LOAD_T8(load_t8_f64, double, EE_ROW_F64)
+#else
+#define EE_TRANSPOSE 0
+#endif
+
 /* Time outer, leads inner: the interleaved output is written contiguously while the (few) source
  * channels are read as parallel streams. */
 #define EE_LOAD_LOOP(T, CONV)                                                                                  \
     for (ptrdiff_t t = 0; t < n; t++) {                                                                        \
         const T *restrict at = (const T *)src + t * s_t;                                                       \
-        double *restrict o = out + t * L;                                                                      \
+        double *restrict o = out + t * ld;                                                                     \
         for (int l = 0; l < L; l++) {                                                                          \
             const T v = at[off[l]];                                                                            \
             o[l] = CONV;                                                                                       \
         }                                                                                                      \
+        for (ptrdiff_t l = L; l < ld; l++) o[l] = 0.0;                                                         \
     }
 
 void ee_load(const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, const int32_t *gather,
-             const double *gain, const double *baseline, int L, int has_invalid, int64_t invalid, double *out) {
+             const double *gain, const double *baseline, int L, ptrdiff_t ld, int has_invalid, int64_t invalid,
+             double *out) {
     ptrdiff_t off_stack[64];
     ptrdiff_t *off = L <= 64 ? off_stack : malloc(sizeof(ptrdiff_t) * (size_t)L);
     double gb_stack[128];
     double *gb = L <= 64 ? gb_stack : malloc(sizeof(double) * 2 * (size_t)L);
     if (!off || !gb) { /* out of memory for >64 leads: fall back to the slow path below */
-        for (int l = 0; l < L; l++)
-            for (ptrdiff_t t = 0; t < n; t++) out[t * L + l] = 0.0;
+        for (ptrdiff_t i = 0; i < n * ld; i++) out[i] = 0.0;
         if (off != off_stack) free(off);
         if (gb != gb_stack) free(gb);
         return;
@@ -48,6 +112,15 @@ void ee_load(const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s
     }
     const double *g = gb, *b = gb + L;
     const double nan = NAN;
+#if EE_TRANSPOSE
+    if (s_t == 1 && !gain && !baseline && (ld & 3) == 0 && (dtype == EE_F32 || dtype == EE_F64)) {
+        if (dtype == EE_F32) load_t8_f32((const float *)src, n, off, L, ld, out);
+        else load_t8_f64((const double *)src, n, off, L, ld, out);
+        if (off != off_stack) free(off);
+        if (gb != gb_stack) free(gb);
+        return;
+    }
+#endif
     /* Division, not multiplication by 1/gain: (v - b) / gain is what wfdb and the reference
      * compute; a reciprocal would differ in the last bit. */
     switch (dtype) {
@@ -186,49 +259,54 @@ EE_SOS_BLOCK(1)
  * compilers use the array blocks above. */
 #define EE_VEC 1
 typedef double ee_v4 __attribute__((vector_size(32)));
-#define EE_SOS_SPEC(S, NV)                                                                                     \
-    static EE_HOT void sos_s##S##_v##NV(const double *restrict c, double *restrict x, ptrdiff_t n, int L,      \
-                                        int l0, double *restrict zi, int rev) {                                \
-        ee_v4 z0[S][NV], z1[S][NV];                                                                            \
+typedef double ee_v8 __attribute__((vector_size(64)));
+#define EE_SOS_SPEC(S, NV) EE_SOS_SPEC_T(sos_s##S##_v##NV, S, NV, ee_v4, 4)
+#define EE_SOS_SPEC_T(NAME, S, NV, V, W)                                                                       \
+    static EE_HOT void NAME(const double *restrict c, double *restrict x, ptrdiff_t n, int L, int l0,         \
+                            double *restrict zi, int rev) {                                                    \
+        V z0[S][NV], z1[S][NV];                                                                                \
         double q[S][5];                                                                                        \
         for (int s = 0; s < S; s++) {                                                                          \
             for (int i = 0; i < 5; i++) q[s][i] = c[5 * s + i];                                                \
             for (int k = 0; k < NV; k++) {                                                                     \
-                memcpy(&z0[s][k], zi + (2 * s) * L + l0 + 4 * k, sizeof(ee_v4));                               \
-                memcpy(&z1[s][k], zi + (2 * s + 1) * L + l0 + 4 * k, sizeof(ee_v4));                           \
+                memcpy(&z0[s][k], zi + (2 * s) * L + l0 + W * k, sizeof(V));                                   \
+                memcpy(&z1[s][k], zi + (2 * s + 1) * L + l0 + W * k, sizeof(V));                               \
             }                                                                                                  \
         }                                                                                                      \
         for (ptrdiff_t t = 0; t < n; t++) {                                                                    \
             double *restrict row = x + (rev ? n - 1 - t : t) * L + l0;                                         \
-            ee_v4 v[NV];                                                                                       \
-            for (int k = 0; k < NV; k++) memcpy(&v[k], row + 4 * k, sizeof(ee_v4));                            \
+            V v[NV];                                                                                           \
+            for (int k = 0; k < NV; k++) memcpy(&v[k], row + W * k, sizeof(V));                                \
             for (int s = 0; s < S; s++)                                                                        \
                 for (int k = 0; k < NV; k++) {                                                                 \
-                    const ee_v4 y = q[s][0] * v[k] + z0[s][k];                                                 \
+                    const V y = q[s][0] * v[k] + z0[s][k];                                                     \
                     z0[s][k] = q[s][1] * v[k] - q[s][3] * y + z1[s][k];                                        \
                     z1[s][k] = q[s][2] * v[k] - q[s][4] * y;                                                   \
                     v[k] = y;                                                                                  \
                 }                                                                                              \
-            for (int k = 0; k < NV; k++) memcpy(row + 4 * k, &v[k], sizeof(ee_v4));                            \
+            for (int k = 0; k < NV; k++) memcpy(row + W * k, &v[k], sizeof(V));                                \
         }                                                                                                      \
         for (int s = 0; s < S; s++)                                                                            \
             for (int k = 0; k < NV; k++) {                                                                     \
-                memcpy(zi + (2 * s) * L + l0 + 4 * k, &z0[s][k], sizeof(ee_v4));                               \
-                memcpy(zi + (2 * s + 1) * L + l0 + 4 * k, &z1[s][k], sizeof(ee_v4));                           \
+                memcpy(zi + (2 * s) * L + l0 + W * k, &z0[s][k], sizeof(V));                                   \
+                memcpy(zi + (2 * s + 1) * L + l0 + W * k, &z1[s][k], sizeof(V));                               \
             }                                                                                                  \
     }
-#define EE_SOS_SPEC_ALL(S) EE_SOS_SPEC(S, 1) EE_SOS_SPEC(S, 2) EE_SOS_SPEC(S, 3)
+#define EE_SOS_SPEC_ALL(S)                                                                                     \
+    EE_SOS_SPEC(S, 1) EE_SOS_SPEC(S, 2) EE_SOS_SPEC(S, 3) EE_SOS_SPEC_T(sos_s##S##_w1, S, 1, ee_v8, 8)          \
+        EE_SOS_SPEC_T(sos_s##S##_w2, S, 2, ee_v8, 8)
 EE_SOS_SPEC_ALL(1)
 EE_SOS_SPEC_ALL(2)
 EE_SOS_SPEC_ALL(3)
 EE_SOS_SPEC_ALL(4)
 
 typedef void (*sos_fn)(const double *restrict, double *restrict, ptrdiff_t, int, int, double *restrict, int);
-static const sos_fn sos_table[4][3] = {
-    {sos_s1_v1, sos_s1_v2, sos_s1_v3},
-    {sos_s2_v1, sos_s2_v2, sos_s2_v3},
-    {sos_s3_v1, sos_s3_v2, sos_s3_v3},
-    {sos_s4_v1, sos_s4_v2, sos_s4_v3},
+/* per section count: 4, 8, 12 lanes as 4-lane vectors, then 8 and 16 lanes as 8-lane vectors */
+static const sos_fn sos_table[4][5] = {
+    {sos_s1_v1, sos_s1_v2, sos_s1_v3, sos_s1_w1, sos_s1_w2},
+    {sos_s2_v1, sos_s2_v2, sos_s2_v3, sos_s2_w1, sos_s2_w2},
+    {sos_s3_v1, sos_s3_v2, sos_s3_v3, sos_s3_w1, sos_s3_w2},
+    {sos_s4_v1, sos_s4_v2, sos_s4_v3, sos_s4_w1, sos_s4_w2},
 };
 #else
 #define EE_VEC 0
@@ -276,9 +354,13 @@ static void sosfilt_dir(const double *sos, int n_sections, double *x, ptrdiff_t 
     int l0 = 0;
 #if EE_VEC
     if (n_sections <= 4) {
-        for (; l0 + 12 <= L; l0 += 12) sos_table[n_sections - 1][2](cbuf, x, n, L, l0, zi, rev);
+        for (; l0 + 16 <= L; l0 += 16) sos_table[n_sections - 1][4](cbuf, x, n, L, l0, zi, rev);
+        if (l0 + 12 <= L) {
+            sos_table[n_sections - 1][2](cbuf, x, n, L, l0, zi, rev);
+            l0 += 12;
+        }
         if (l0 + 8 <= L) {
-            sos_table[n_sections - 1][1](cbuf, x, n, L, l0, zi, rev);
+            sos_table[n_sections - 1][3](cbuf, x, n, L, l0, zi, rev);
             l0 += 8;
         }
         if (l0 + 4 <= L) {
@@ -618,13 +700,14 @@ void ee_work_free(ee_work *w) {
     }
 }
 
-static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_work *w);
+static int remove_baseline_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int k1, int k2, ee_work *w);
 
 int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
-    return remove_baseline_w(x, n, L, k1, k2, NULL);
+    return remove_baseline_w(x, n, L, L, k1, k2, NULL);
 }
 
-static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_work *w) {
+/* Rows of x are ld apart; only the first L lanes are leads. */
+static int remove_baseline_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int k1, int k2, ee_work *w) {
     if (k1 <= 0 && k2 <= 0) return EE_OK;
     const size_t s1 = k1 > 0 ? med_scratch_bytes(n, k1) : 0, s2 = k2 > 0 ? med_scratch_bytes(n, k2) : 0;
     double *win = work_get(w, 3, s1 > s2 ? s1 : s2);
@@ -639,17 +722,17 @@ static int remove_baseline_w(double *x, ptrdiff_t n, int L, int k1, int k2, ee_w
     for (int l = 0; l < L; l++) {
         const double *base;
         if (k1 > 0) {
-            medfilt_any(x + l, L, a, 1, n, k1, win);
+            medfilt_any(x + l, ld, a, 1, n, k1, win);
             base = a;
         } else {
-            for (ptrdiff_t t = 0; t < n; t++) a[t] = x[t * L + l];
+            for (ptrdiff_t t = 0; t < n; t++) a[t] = x[t * ld + l];
             base = a;
         }
         if (k2 > 0) {
             medfilt_any(base, 1, b, 1, n, k2, win);
             base = b;
         }
-        for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] -= base[t];
+        for (ptrdiff_t t = 0; t < n; t++) x[t * ld + l] -= base[t];
     }
     work_put(w, win);
     work_put(w, a);
@@ -684,63 +767,89 @@ EE_RS_BLOCK(2)
 EE_RS_BLOCK(1)
 
 #if EE_VEC
-/* NV 4-lead vectors per output, two partial sums each (even and odd taps) to break the
- * accumulation chain. */
-#define EE_RS_VEC(NV)                                                                                          \
-    static EE_HOT void rs_v##NV(const double *restrict x, ptrdiff_t n, ptrdiff_t x_start, int L, int l0,        \
-                                const double *restrict h, ptrdiff_t H, int up, int down, ptrdiff_t pre_remove,   \
-                                ptrdiff_t j0, ptrdiff_t n_out, double *restrict y) {                           \
+/* Outputs of up to 16 leads at once as one or two 8-lead vectors plus an optional 4-lead vector,
+ * four partial sums each to break the accumulation chain. An 8-lead vector is one zmm register in
+ * the AVX-512 clone, two ymm in the AVX2 clone, four xmm by default. */
+#define EE_RS_VEC(NAME, N8, N4)                                                                                \
+    static EE_HOT void NAME(const double *restrict x, ptrdiff_t n, ptrdiff_t x_start, int L, int l0,           \
+                            const double *restrict h, ptrdiff_t H, int up, int down, ptrdiff_t pre_remove,       \
+                            ptrdiff_t j0, ptrdiff_t n_out, double *restrict y) {                               \
         for (ptrdiff_t j = 0; j < n_out; j++) {                                                                \
-            ee_v4 a0[NV], a1[NV];                                                                              \
-            for (int k = 0; k < NV; k++) a0[k] = a1[k] = (ee_v4){0, 0, 0, 0};                                 \
+            /* four partial sums per vector (taps p, p+1, p+2, p+3) keep four independent chains */            \
+            ee_v8 a8[4][N8 > 0 ? N8 : 1];                                                                      \
+            ee_v4 a4[4][N4 > 0 ? N4 : 1];                                                                      \
+            for (int q = 0; q < 4; q++) {                                                                      \
+                for (int k = 0; k < N8; k++) a8[q][k] = (ee_v8){0, 0, 0, 0, 0, 0, 0, 0};                       \
+                for (int k = 0; k < N4; k++) a4[q][k] = (ee_v4){0, 0, 0, 0};                                  \
+            }                                                                                                  \
             const ptrdiff_t t = (j0 + j + pre_remove) * (ptrdiff_t)down;                                       \
             ptrdiff_t p_hi = t / up;                                                                           \
             ptrdiff_t p_lo = t - (H - 1) <= 0 ? 0 : (t - (H - 1) + up - 1) / up;                               \
             if (p_lo < x_start) p_lo = x_start;                                                                \
             if (p_hi > x_start + n - 1) p_hi = x_start + n - 1;                                                \
             ptrdiff_t p = p_lo;                                                                                \
-            for (; p + 1 <= p_hi; p += 2) {                                                                    \
-                const double c0 = h[t - p * up], c1 = h[t - (p + 1) * up];                                     \
-                const double *r0 = x + (p - x_start) * L + l0, *r1 = r0 + L;                                   \
-                for (int k = 0; k < NV; k++) {                                                                 \
-                    ee_v4 u0, u1;                                                                              \
-                    memcpy(&u0, r0 + 4 * k, sizeof(ee_v4));                                                    \
-                    memcpy(&u1, r1 + 4 * k, sizeof(ee_v4));                                                    \
-                    a0[k] += c0 * u0;                                                                          \
-                    a1[k] += c1 * u1;                                                                          \
+            for (; p + 3 <= p_hi; p += 4) {                                                                    \
+                for (int q = 0; q < 4; q++) {                                                                  \
+                    const double c = h[t - (p + q) * up];                                                      \
+                    const double *r = x + (p + q - x_start) * L + l0;                                          \
+                    for (int k = 0; k < N8; k++) {                                                             \
+                        ee_v8 u;                                                                               \
+                        memcpy(&u, r + 8 * k, sizeof(ee_v8));                                                  \
+                        a8[q][k] += c * u;                                                                     \
+                    }                                                                                          \
+                    for (int k = 0; k < N4; k++) {                                                             \
+                        ee_v4 u;                                                                               \
+                        memcpy(&u, r + 8 * N8 + 4 * k, sizeof(ee_v4));                                         \
+                        a4[q][k] += c * u;                                                                     \
+                    }                                                                                          \
                 }                                                                                              \
             }                                                                                                  \
-            if (p <= p_hi) {                                                                                   \
-                const double c0 = h[t - p * up];                                                               \
-                const double *r0 = x + (p - x_start) * L + l0;                                                 \
-                for (int k = 0; k < NV; k++) {                                                                 \
-                    ee_v4 u0;                                                                                  \
-                    memcpy(&u0, r0 + 4 * k, sizeof(ee_v4));                                                    \
-                    a0[k] += c0 * u0;                                                                          \
+            for (; p <= p_hi; p++) {                                                                           \
+                const double c = h[t - p * up];                                                                \
+                const double *r = x + (p - x_start) * L + l0;                                                  \
+                for (int k = 0; k < N8; k++) {                                                                 \
+                    ee_v8 u;                                                                                   \
+                    memcpy(&u, r + 8 * k, sizeof(ee_v8));                                                      \
+                    a8[0][k] += c * u;                                                                         \
+                }                                                                                              \
+                for (int k = 0; k < N4; k++) {                                                                 \
+                    ee_v4 u;                                                                                   \
+                    memcpy(&u, r + 8 * N8 + 4 * k, sizeof(ee_v4));                                             \
+                    a4[0][k] += c * u;                                                                         \
                 }                                                                                              \
             }                                                                                                  \
-            for (int k = 0; k < NV; k++) {                                                                     \
-                const ee_v4 r = a0[k] + a1[k];                                                                 \
-                memcpy(y + j * L + l0 + 4 * k, &r, sizeof(ee_v4));                                             \
+            double *o = y + j * L + l0;                                                                        \
+            for (int k = 0; k < N8; k++) {                                                                     \
+                const ee_v8 r = (a8[0][k] + a8[1][k]) + (a8[2][k] + a8[3][k]);                                 \
+                memcpy(o + 8 * k, &r, sizeof(ee_v8));                                                          \
+            }                                                                                                  \
+            for (int k = 0; k < N4; k++) {                                                                     \
+                const ee_v4 r = (a4[0][k] + a4[1][k]) + (a4[2][k] + a4[3][k]);                                 \
+                memcpy(o + 8 * N8 + 4 * k, &r, sizeof(ee_v4));                                                 \
             }                                                                                                  \
         }                                                                                                      \
     }
-EE_RS_VEC(1)
-EE_RS_VEC(2)
-EE_RS_VEC(3)
+EE_RS_VEC(rs_16, 2, 0)
+EE_RS_VEC(rs_12, 1, 1)
+EE_RS_VEC(rs_8, 1, 0)
+EE_RS_VEC(rs_4, 0, 1)
 #endif
 
 void ee_resample(const double *x, ptrdiff_t n, ptrdiff_t x_start, int L, const double *h, ptrdiff_t H, int up,
                  int down, ptrdiff_t pre_remove, ptrdiff_t j0, ptrdiff_t n_out, double *y) {
     int l0 = 0;
 #if EE_VEC
-    for (; l0 + 12 <= L; l0 += 12) rs_v3(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    for (; l0 + 16 <= L; l0 += 16) rs_16(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    if (l0 + 12 <= L) {
+        rs_12(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        l0 += 12;
+    }
     if (l0 + 8 <= L) {
-        rs_v2(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        rs_8(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
         l0 += 8;
     }
     if (l0 + 4 <= L) {
-        rs_v1(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        rs_4(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
         l0 += 4;
     }
 #endif
@@ -765,41 +874,42 @@ static double quantile_sorted(const double *s, ptrdiff_t n, double q) {
     return s[i] + (s[i + 1] - s[i]) * frac;
 }
 
-static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flags, ee_work *w);
+static void normalize_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int method, uint8_t *flags, ee_work *w);
 
 void ee_normalize(double *x, ptrdiff_t n, int L, int method, uint8_t *flags) {
-    normalize_w(x, n, L, method, flags, NULL);
+    normalize_w(x, n, L, L, method, flags, NULL);
 }
 
-static EE_HOT void lead_sums(const double *restrict x, ptrdiff_t n, int L, double *restrict sum) {
+static EE_HOT void lead_sums(const double *restrict x, ptrdiff_t n, int L, ptrdiff_t ld, double *restrict sum) {
     for (int l = 0; l < L; l++) sum[l] = 0.0;
     for (ptrdiff_t t = 0; t < n; t++)
-        for (int l = 0; l < L; l++) sum[l] += x[t * L + l];
+        for (int l = 0; l < L; l++) sum[l] += x[t * ld + l];
 }
 
-static EE_HOT void lead_sq_dev(const double *restrict x, ptrdiff_t n, int L, const double *restrict mean,
+static EE_HOT void lead_sq_dev(const double *restrict x, ptrdiff_t n, int L, ptrdiff_t ld, const double *restrict mean,
                                double *restrict ss) {
     for (int l = 0; l < L; l++) ss[l] = 0.0;
     for (ptrdiff_t t = 0; t < n; t++)
         for (int l = 0; l < L; l++) {
-            const double d = x[t * L + l] - mean[l];
+            const double d = x[t * ld + l] - mean[l];
             ss[l] += d * d;
         }
 }
 
-static EE_HOT void lead_apply(double *restrict x, ptrdiff_t n, int L, const double *restrict shift,
+static EE_HOT void lead_apply(double *restrict x, ptrdiff_t n, int L, ptrdiff_t ld, const double *restrict shift,
                               const double *restrict scale) {
     for (ptrdiff_t t = 0; t < n; t++)
-        for (int l = 0; l < L; l++) x[t * L + l] = (x[t * L + l] - shift[l]) / scale[l];
+        for (int l = 0; l < L; l++) x[t * ld + l] = (x[t * ld + l] - shift[l]) / scale[l];
 }
 
-static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flags, ee_work *w) {
+static void normalize_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int method, uint8_t *flags, ee_work *w) {
     if (method == EE_NORM_NONE || n == 0) return;
     double *par = work_get(w, 3, sizeof(double) * 3 * (size_t)L);
     double *tmp = method == EE_NORM_ROBUST ? work_get(w, 4, sizeof(double) * (size_t)n) : NULL;
     if (!par || (method == EE_NORM_ROBUST && !tmp)) {
         /* out of memory: every lead flagged flat and zeroed, never garbage */
-        for (ptrdiff_t i = 0; i < n * L; i++) x[i] = 0.0;
+        for (ptrdiff_t t = 0; t < n; t++)
+            for (int l = 0; l < L; l++) x[t * ld + l] = 0.0;
         for (int l = 0; l < L; l++) flags[l] |= 1;
         work_put(w, par);
         work_put(w, tmp);
@@ -807,26 +917,26 @@ static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flag
     }
     double *shift = par, *scale = par + L, *aux = par + 2 * L;
     if (method == EE_NORM_ZSCORE) {
-        lead_sums(x, n, L, aux);
+        lead_sums(x, n, L, ld, aux);
         for (int l = 0; l < L; l++) shift[l] = aux[l] / (double)n;
-        lead_sq_dev(x, n, L, shift, aux);
+        lead_sq_dev(x, n, L, ld, shift, aux);
         for (int l = 0; l < L; l++) scale[l] = sqrt(aux[l] / (double)n);
     } else if (method == EE_NORM_L2) {
         for (int l = 0; l < L; l++) shift[l] = 0.0;
-        lead_sq_dev(x, n, L, shift, aux);
+        lead_sq_dev(x, n, L, ld, shift, aux);
         for (int l = 0; l < L; l++) scale[l] = sqrt(aux[l]);
     } else if (method == EE_NORM_MINMAX) {
         for (int l = 0; l < L; l++) shift[l] = aux[l] = x[l];
         for (ptrdiff_t t = 1; t < n; t++)
             for (int l = 0; l < L; l++) {
-                const double v = x[t * L + l];
+                const double v = x[t * ld + l];
                 shift[l] = v < shift[l] ? v : shift[l];
                 aux[l] = v > aux[l] ? v : aux[l];
             }
         for (int l = 0; l < L; l++) scale[l] = aux[l] - shift[l];
     } else {
         for (int l = 0; l < L; l++) {
-            for (ptrdiff_t t = 0; t < n; t++) tmp[t] = x[t * L + l];
+            for (ptrdiff_t t = 0; t < n; t++) tmp[t] = x[t * ld + l];
             qsort(tmp, (size_t)n, sizeof(double), cmp_double);
             shift[l] = quantile_sorted(tmp, n, 0.5);
             scale[l] = quantile_sorted(tmp, n, 0.75) - quantile_sorted(tmp, n, 0.25);
@@ -842,11 +952,11 @@ static void normalize_w(double *x, ptrdiff_t n, int L, int method, uint8_t *flag
             shift[l] = 0.0;
             scale[l] = 1.0;
         }
-    lead_apply(x, n, L, shift, scale);
+    lead_apply(x, n, L, ld, shift, scale);
     if (any_flat)
         for (int l = 0; l < L; l++)
             if (flags && (flags[l] & 1))
-                for (ptrdiff_t t = 0; t < n; t++) x[t * L + l] = 0.0;
+                for (ptrdiff_t t = 0; t < n; t++) x[t * ld + l] = 0.0;
     work_put(w, par);
     work_put(w, tmp);
 }
@@ -859,8 +969,16 @@ ptrdiff_t ee_window_count(ptrdiff_t n, ptrdiff_t window, ptrdiff_t stride, int c
     return w;
 }
 
+static void windows_ld(const double *x, ptrdiff_t n, int L, ptrdiff_t ld, ptrdiff_t window, ptrdiff_t stride,
+                       int cover_tail, int pad, float *out);
+
 void ee_windows(const double *x, ptrdiff_t n, int L, ptrdiff_t window, ptrdiff_t stride, int cover_tail, int pad,
                 float *out) {
+    windows_ld(x, n, L, L, window, stride, cover_tail, pad, out);
+}
+
+static void windows_ld(const double *x, ptrdiff_t n, int L, ptrdiff_t ld, ptrdiff_t window, ptrdiff_t stride,
+                       int cover_tail, int pad, float *out) {
     const ptrdiff_t W = ee_window_count(n, window, stride, cover_tail);
     for (ptrdiff_t w = 0; w < W; w++) {
         ptrdiff_t start = w * stride;
@@ -871,9 +989,9 @@ void ee_windows(const double *x, ptrdiff_t n, int L, ptrdiff_t window, ptrdiff_t
             for (ptrdiff_t i = 0; i < window; i++) {
                 const ptrdiff_t t = start + i;
                 double v;
-                if (t < n) v = x[t * L + l];
-                else if (pad == EE_PAD_EDGE) v = x[(n - 1) * L + l];
-                else if (pad == EE_PAD_WRAP) v = x[(t % n) * L + l];
+                if (t < n) v = x[t * ld + l];
+                else if (pad == EE_PAD_EDGE) v = x[(n - 1) * ld + l];
+                else if (pad == EE_PAD_WRAP) v = x[(t % n) * ld + l];
                 else v = 0.0;
                 o[i] = (float)v;
             }
@@ -881,10 +999,12 @@ void ee_windows(const double *x, ptrdiff_t n, int L, ptrdiff_t window, ptrdiff_t
     }
 }
 
-void ee_to_planar_f32(const double *x, ptrdiff_t n, int L, float *out) {
+static void to_planar_ld(const double *x, ptrdiff_t n, int L, ptrdiff_t ld, float *out) {
     for (int l = 0; l < L; l++)
-        for (ptrdiff_t t = 0; t < n; t++) out[l * n + t] = (float)x[t * L + l];
+        for (ptrdiff_t t = 0; t < n; t++) out[l * n + t] = (float)x[t * ld + l];
 }
+
+void ee_to_planar_f32(const double *x, ptrdiff_t n, int L, float *out) { to_planar_ld(x, n, L, L, out); }
 
 /* ---------------------------------------------------------------------------- the fused chain -- */
 ptrdiff_t ee_plan_out_len(const ee_plan *p, ptrdiff_t n) {
@@ -899,20 +1019,32 @@ ptrdiff_t ee_plan_out_size(const ee_plan *p, ptrdiff_t n) {
     return ee_window_count(m, p->window, p->stride, p->cover_tail) * p->L * p->window;
 }
 
-static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pad, double *zi, ee_work *w) {
-    double *x = buf + pad * p->L;
-    int rc = remove_baseline_w(x, n, p->L, p->k1, p->k2, w);
+/* Lanes in the working buffers: leads rounded up to whole vectors, the extra lanes held at zero, so
+ * that the filters and the resampler run on full-width vectors only (12 leads: two 8-lane vectors
+ * rather than one 8-lane and one 4-lane, half the instructions for a third more arithmetic). */
+static ptrdiff_t lanes_for(int L) {
+#if EE_VEC
+    return ((ptrdiff_t)L + 3) & ~(ptrdiff_t)3;
+#else
+    return L;
+#endif
+}
+
+static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pad, ptrdiff_t ld, double *zi,
+                        ee_work *w) {
+    double *x = buf + pad * ld;
+    int rc = remove_baseline_w(x, n, p->L, ld, p->k1, p->k2, w);
     if (rc) return rc;
     if (!p->sos) return EE_OK;
     double *state = zi + 2 * p->n_sections;
     ee_sosfilt_zi(p->sos, p->n_sections, zi);
     if (p->zero_phase) {
         if (n <= pad) return EE_ETOOSHORT;
-        filtfilt_ext(p->sos, p->n_sections, buf, n, pad, p->L, zi, state);
+        filtfilt_ext(p->sos, p->n_sections, buf, n, pad, (int)ld, zi, state);
     } else {
         for (int s = 0; s < 2 * p->n_sections; s++)
-            for (int l = 0; l < p->L; l++) state[s * p->L + l] = zi[s] * x[l];
-        ee_sosfilt(p->sos, p->n_sections, x, n, p->L, state);
+            for (ptrdiff_t l = 0; l < ld; l++) state[s * ld + l] = zi[s] * x[l];
+        ee_sosfilt(p->sos, p->n_sections, x, n, (int)ld, state);
     }
     return EE_OK;
 }
@@ -920,6 +1052,7 @@ static int filter_stage(const ee_plan *p, double *buf, ptrdiff_t n, ptrdiff_t pa
 int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, float *out,
            uint8_t *flags, ee_err *err, ee_work *work) {
     const int L = p->L;
+    const ptrdiff_t ld = lanes_for(L);
     if (n <= 0) return EE_ETOOSHORT;
     const ptrdiff_t fpad = (p->sos && p->zero_phase) ? ee_filtfilt_padlen(p->sos, p->n_sections) : 0;
     const int resample = p->h != NULL;
@@ -927,34 +1060,34 @@ int ee_run(const ee_plan *p, const void *src, int dtype, ptrdiff_t n, ptrdiff_t 
     const ptrdiff_t m = ee_plan_out_len(p, n);
     const ptrdiff_t pad2 = (!p->filter_first && resample) ? fpad : 0;
     int rc = EE_OK;
-    double *buf1 = work_get(work, 0, sizeof(double) * (size_t)(n + 2 * pad1) * (size_t)L);
-    double *buf2 = resample ? work_get(work, 1, sizeof(double) * (size_t)(m + 2 * pad2) * (size_t)L) : NULL;
-    double *zi = work_get(work, 2, sizeof(double) * (size_t)(2 * (p->n_sections + 1)) * (size_t)(L + 1));
+    double *buf1 = work_get(work, 0, sizeof(double) * (size_t)(n + 2 * pad1) * (size_t)ld);
+    double *buf2 = resample ? work_get(work, 1, sizeof(double) * (size_t)(m + 2 * pad2) * (size_t)ld) : NULL;
+    double *zi = work_get(work, 2, sizeof(double) * (size_t)(2 * (p->n_sections + 1)) * (size_t)(ld + 1));
     if (!buf1 || (resample && !buf2) || !zi) {
         rc = EE_ENOMEM;
         goto done;
     }
     for (int l = 0; l < L; l++) flags[l] = 0;
-    double *x = buf1 + pad1 * L;
-    ee_load(src, dtype, n, s_t, s_c, p->gather, p->gain, p->baseline, L, p->has_invalid, p->invalid, x);
-    rc = ee_fix_nonfinite(x, n, L, p->nan_policy, p->max_gap, flags, err);
+    double *x = buf1 + pad1 * ld;
+    ee_load(src, dtype, n, s_t, s_c, p->gather, p->gain, p->baseline, L, ld, p->has_invalid, p->invalid, x);
+    rc = ee_fix_nonfinite(x, n, (int)ld, p->nan_policy, p->max_gap, flags, err);
     if (rc) goto done;
     if (p->filter_first || !resample) {
-        rc = filter_stage(p, buf1, n, pad1, zi, work);
+        rc = filter_stage(p, buf1, n, pad1, ld, zi, work);
         if (rc) goto done;
     }
     double *y = x;
     if (resample) {
-        y = buf2 + pad2 * L;
-        ee_resample(x, n, 0, L, p->h, p->H, p->up, p->down, p->pre_remove, 0, m, y);
+        y = buf2 + pad2 * ld;
+        ee_resample(x, n, 0, (int)ld, p->h, p->H, p->up, p->down, p->pre_remove, 0, m, y);
         if (!p->filter_first) {
-            rc = filter_stage(p, buf2, m, pad2, zi, work);
+            rc = filter_stage(p, buf2, m, pad2, ld, zi, work);
             if (rc) goto done;
         }
     }
-    normalize_w(y, m, L, p->norm, flags, work);
-    if (p->window > 0) ee_windows(y, m, L, p->window, p->stride, p->cover_tail, p->pad, out);
-    else ee_to_planar_f32(y, m, L, out);
+    normalize_w(y, m, L, ld, p->norm, flags, work);
+    if (p->window > 0) windows_ld(y, m, L, ld, p->window, p->stride, p->cover_tail, p->pad, out);
+    else to_planar_ld(y, m, L, ld, out);
 done:
     work_put(work, buf1);
     work_put(work, buf2);

@@ -37,9 +37,11 @@ typedef struct {
 } ee_err;
 
 /* Gather leads from a source buffer, convert to physical units ((v - baseline) / gain) and write
- * interleaved doubles. The source is addressed as src[t * s_t + c * s_c] for channel c = gather[l]. */
+ * interleaved doubles, rows ld apart (lanes L..ld-1 set to 0). The source is addressed as
+ * src[t * s_t + c * s_c] for channel c = gather[l]. */
 void ee_load(const void *src, int dtype, ptrdiff_t n, ptrdiff_t s_t, ptrdiff_t s_c, const int32_t *gather,
-             const double *gain, const double *baseline, int L, int has_invalid, int64_t invalid, double *out);
+             const double *gain, const double *baseline, int L, ptrdiff_t ld, int has_invalid, int64_t invalid,
+             double *out);
 
 /* Non-finite samples: policy 0 rejects (EE_ENONFINITE, err says where); policy 1 linearly
  * interpolates runs of at most max_gap samples (holding the nearest value at the edges) and
