@@ -176,6 +176,9 @@ def data_prepare(
     folds: Annotated[Path | None, typer.Option(help="Folds CSV to reuse (record,fold).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even if the store is up to date.")] = False,
+    band: Annotated[tuple[float, float] | None, typer.Option(
+        help="Band-pass LOW HIGH in Hz (the preprocessing path training and inference share).")] = None,
+    norm: Annotated[str | None, typer.Option(help="Per-lead normalisation: zscore, minmax, robust, l2, none.")] = None,
 ) -> None:
     """Decode a data set once into a memory-mapped store with labels, folds and a manifest."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -188,10 +191,22 @@ def data_prepare(
     err = _console(stderr=True)
     if ds.missing_summary():
         err.print(f"[yellow]warning:[/] {ds.missing_summary()}")
+    spec = None
+    if band is not None or norm is not None:
+        from .dsp import Preprocessing
+        from .io import read_record
+        from .store import target_leads
+
+        if not ds.records:
+            raise EcgedgeError(f"data set {dataset} has no records on disk", path=ds.root)
+        first = read_record(ds.records[0].path)
+        spec = Preprocessing(fs=fs or first.fs, leads=target_leads(ds, first.leads),
+                             band=tuple(band) if band else None, norm=norm or "none", window=None)
     with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task_id = bar.add_task("prepare", total=len(ds.records))
-        result = prepare(ds, out, fs=fs, force=force, progress=lambda i, n: bar.update(task_id, completed=i))
+        result = prepare(ds, out, fs=fs, force=force, preprocessing=spec,
+                         progress=lambda i, n: bar.update(task_id, completed=i))
     st = result.store
     verb = "reused (inputs unchanged)" if result.reused else f"built in {result.seconds:.2f} s"
     print(f"{out}: {len(st)} records x {len(st.leads)} leads at {st.fs:g} Hz, {len(st.classes)} classes; {verb}")

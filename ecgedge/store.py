@@ -34,6 +34,7 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_write_text
 from .datasets.base import SPLITS, DataSet
+from .dsp.pipeline import Preprocessing
 from .errors import EcgedgeError, StoreError
 from .io import read_record
 from .leads import STANDARD_12, normalize_lead
@@ -100,8 +101,20 @@ def target_leads(ds: DataSet, first_leads: tuple[str, ...]) -> tuple[str, ...]:
 
 def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None,
             leads: tuple[str, ...] | None = None, force: bool = False,
+            preprocessing: Preprocessing | None = None,
             progress: Callable[[int, int], None] | None = None) -> PrepareResult:
-    """Build (or reuse) the store for ``ds`` at ``out``. ``fs`` resamples every record to that rate."""
+    """Build (or reuse) the store for ``ds`` at ``out``.
+
+    ``fs`` resamples every record to that rate (the kernel's resampler, exactly scipy's
+    ``resample_poly``). ``preprocessing`` runs the whole preprocessing path instead (band-pass,
+    baseline, normalisation; no windowing: training crops windows), at ``preprocessing.fs`` with
+    ``preprocessing.leads`` — the same code inference runs, so there is no train/serve skew.
+    """
+    if preprocessing is not None:
+        if preprocessing.window is not None:
+            raise StoreError("a store holds whole records; leave the window to training", where="preprocessing.window")
+        preprocessing = preprocessing.designed()
+        fs, leads = preprocessing.fs, tuple(preprocessing.leads)
     out = Path(out)
     t0 = time.perf_counter()
     if not ds.records:
@@ -120,6 +133,7 @@ def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None
     settings = {
         "dataset": ds.name, "task": ds.task, "root": os.path.abspath(ds.root), "fs": target_fs,
         "leads": list(leads) if leads else None, "classes": list(ds.classes), "fold_source": ds.fold_source,
+        "preprocessing": preprocessing.to_dict() if preprocessing else None,
         "records": [[r.name, r.fold, list(r.labels)] for r in ds.records],
     }
     key = hashlib.sha256(json.dumps(
@@ -136,7 +150,7 @@ def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        result = _build(ds, tmp, target_fs, leads, progress)
+        result = _build(ds, tmp, target_fs, leads, progress, preprocessing)
         kept, failed, warnings, lead_order, out_fs = result
         manifest = {
             "format": STORE_FORMAT, "ecgedge_version": __version__, "key": key,
@@ -144,6 +158,7 @@ def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None
             "dataset": ds.name, "task": ds.task, "root": os.path.abspath(ds.root), "fs": out_fs,
             "leads": list(lead_order), "classes": list(ds.classes), "multilabel": ds.multilabel,
             "fold_source": ds.fold_source, "splits": {k: list(v) for k, v in SPLITS.items()},
+            "preprocessing": preprocessing.to_dict() if preprocessing else None,
             "n_records": len(kept), "missing": ds.missing, "unlabelled": len(ds.unlabelled),
             "failed": [{"record": n, "error": e} for n, e in failed], "warnings": warnings,
             "sources": hashes, "build_seconds": round(time.perf_counter() - t0, 3),
@@ -168,21 +183,16 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 
 def _resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
-    from fractions import Fraction
+    from .dsp import get_backend, resample_plan
 
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        raise StoreError("resampling needs scipy until the native kernel is built",
-                         fix="pip install 'ecgedge[train]'") from None
-    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return resample_poly(x, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+    return get_backend().resample(x.astype(np.float64), resample_plan(fs_in, fs_out)).astype(np.float32)
 
 
 def _build(ds: DataSet, tmp: Path, fs: float | None, leads: tuple[str, ...] | None,
-           progress: Callable[[int, int], None] | None):
+           progress: Callable[[int, int], None] | None, preprocessing: Preprocessing | None = None):
     kept, failed, warnings = [], [], []
     lead_order = leads
+    pre = None
     offsets = [0]
     lengths = []
     out_fs = fs
@@ -206,11 +216,24 @@ def _build(ds: DataSet, tmp: Path, fs: float | None, leads: tuple[str, ...] | No
             if len(idx) != len(lead_order):
                 failed.append((rec.name, f"lacks lead(s) {', '.join(sorted(set(lead_order) - set(sig.leads)))}"))
                 continue
-            x = sig.data[idx]
             if out_fs is None:
                 out_fs = sig.fs
-            if sig.fs != out_fs:
-                x = _resample(x, sig.fs, out_fs)
+            if preprocessing is not None:
+                if pre is None:
+                    from .dsp import Preprocessor
+
+                    pre = Preprocessor(preprocessing)
+                try:
+                    done = pre(sig)
+                except EcgedgeError as exc:
+                    failed.append((rec.name, str(exc)))
+                    continue
+                x = done.x
+                warnings.extend(f"{rec.name}: {w}" for w in done.warnings)
+            else:
+                x = sig.data[idx]
+                if sig.fs != out_fs:
+                    x = _resample(x, sig.fs, out_fs)
             bad = ~np.isfinite(x)
             if bad.any():
                 warnings.append(f"{rec.name}: {int(bad.sum())} invalid sample(s) stored as 0")

@@ -87,3 +87,27 @@ def test_refuses_to_replace_a_foreign_folder(data, tmp_path):
     with pytest.raises(StoreError, match="not an ecgedge store"):
         prepare(load_dataset("cinc2021"), out)
     assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_store_runs_the_shared_preprocessing(data, tmp_path):
+    from ecgedge.dsp import Preprocessing, Preprocessor
+
+    ds = load_dataset("cinc2021")
+    spec = Preprocessing(fs=100, band=(0.5, 40.0), norm="zscore", window=None)
+    st = prepare(ds, tmp_path / "pre", preprocessing=spec).store
+    assert st.fs == 100 and st.manifest["preprocessing"]["band"] == [0.5, 40.0]
+    P = Preprocessor(spec)
+    for i in (0, len(st) - 1):
+        np.testing.assert_array_equal(st.signal(i), P(read_record(ds.records[i].path)).x)
+    with pytest.raises(StoreError, match="window"):
+        prepare(ds, tmp_path / "w", preprocessing=Preprocessing(window=250))
+
+
+def test_prepare_cli_with_band(data, tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("data", "prepare", "cpsc2018", "--out", str(tmp_path / "s"), "--fs", "100", "--band", "0.5", "40",
+                "--norm", "zscore")
+    assert r.returncode == 0, r.stderr
+    st = PreparedStore.open(tmp_path / "s")
+    assert st.fs == 100 and abs(float(st.signal(0).mean())) < 1e-3
