@@ -10,6 +10,15 @@ from ecgedge.datasets import data_root
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_sessionstart(session):
+    # In CI a missing kernel is a failure, not a reason to skip half the preprocessing suite.
+    if os.environ.get("ECGEDGE_REQUIRE_KERNEL"):
+        from ecgedge.dsp import native_available
+
+        if not native_available():
+            pytest.exit("ECGEDGE_REQUIRE_KERNEL is set but ecgedge._kernel cannot be imported", returncode=1)
+
+
 @pytest.fixture(scope="session")
 def data() -> Path:
     root = data_root()
