@@ -267,6 +267,34 @@ def data_list() -> None:
         print(f"  {name:<14} {found:<10} tasks: {', '.join(tasks):<60} {desc}")
 
 
+# ------------------------------------------------------------------------------------------- train
+@app.command("train")
+def train_cmd(
+    recipe: Annotated[str, typer.Argument(help="Recipe file (.toml), or a name from train/.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe key, e.g. train.epochs=3.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<recipe name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: the recipe's).")] = None,
+    init: Annotated[str | None, typer.Option(help="Start from a pretrained checkpoint (transfer learning).")] = None,
+) -> None:
+    """Train a model from a recipe; select on the validation fold, report the test fold once."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EcgedgeError("training needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+    from .training.loop import train
+    from .training.recipe import load_recipe
+
+    overrides = list(set_ or [])
+    if init:
+        overrides.append(f'transfer.init="{init}"')
+    r = load_recipe(recipe, overrides)
+    run_dir = out or Path("runs") / r.name
+    res = train(r, run_dir, resume=resume, device=device, log=lambda m: print(m, flush=True))
+    if res.metrics:
+        print(f"{res.checkpoint}: test macro AUROC {res.metrics['test']['macro_auroc']:.4f}")
+
+
 def main() -> None:
     """Entry point: turn ecgedge's own errors into one clear line and an exit code, never a traceback."""
     try:
