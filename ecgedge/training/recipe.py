@@ -9,11 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ..errors import EcgedgeError
 
