@@ -98,9 +98,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(os.fspath(path), state, meta)
 
 
-def save_train_state(path, optimizer: torch.optim.Optimizer, meta: dict) -> None:
-    """Optimizer moments as tensors, everything else (epoch, step, RNG, history) in the JSON header."""
-    tensors = {}
+def save_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict) -> None:
+    """Model weights and optimizer moments as tensors, everything else (epoch, history, RNG) in the
+    JSON header — one file, written atomically, so a kill at any moment leaves a consistent state."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     layout = {}
     for pid, st in opt["state"].items():
@@ -116,12 +117,17 @@ def save_train_state(path, optimizer: torch.optim.Optimizer, meta: dict) -> None
     _save(tensors, meta, path)
 
 
-def load_train_state(path, optimizer: torch.optim.Optimizer) -> dict:
+def load_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     tensors, meta = _load(path)
     state: dict = {}
+    weights = {}
     for key, value in tensors.items():
+        if key.startswith("model."):
+            weights[key[6:]] = value
+            continue
         _, pid, name = key.split(".", 2)
         state.setdefault(int(pid), {})[name] = value
+    model.load_state_dict(weights)
     for key, value in meta.get("optimizer_scalars", {}).items():
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = value

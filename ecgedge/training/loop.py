@@ -147,13 +147,10 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
 
     # -- state: fresh or resumed -----------------------------------------------------------------
     out.mkdir(parents=True, exist_ok=True)
-    state_path, last_path, best_path = (out / "train_state.safetensors", out / "last.safetensors",
-                                        out / "best.safetensors")
+    state_path, best_path = out / "train_state.safetensors", out / "best.safetensors"
     start_epoch, history, best = 0, [], {"auroc": -1.0, "epoch": -1}
-    if resume and state_path.exists() and last_path.exists():
-        ck = load_checkpoint(last_path)
-        model.load_state_dict(ck.state)
-        meta = load_train_state(state_path, opt)
+    if resume and state_path.exists():
+        meta = load_train_state(state_path, model, opt)
         start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
         if main:
             log(f"resumed after epoch {meta['epoch'] + 1} "
@@ -196,7 +193,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
             if r.train.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), r.train.grad_clip)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         if world > 1:
             torch.distributed.barrier()
         if not main:
@@ -211,8 +208,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
             best = {"auroc": val_auc, "epoch": epoch}
             save_checkpoint(best_path, model, contract=contract, epoch=epoch,
                             metrics={"val_macro_auroc": val_auc}, **ckw)
-        save_checkpoint(last_path, model, contract=contract, epoch=epoch, **ckw)
-        save_train_state(state_path, opt, {"epoch": epoch, "history": history, "best": best})
+        save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best})
         with open(out / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  val macro AUROC {val_auc:.4f}"
