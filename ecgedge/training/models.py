@@ -20,9 +20,10 @@ discriminative learning rates and gradual unfreezing).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,10 @@ from torch import nn
 
 from ..errors import EcgedgeError
 
-__all__ = ["MODELS", "ECGModel", "ModelInfo", "build_model", "count_parameters", "list_models"]
+__all__ = [
+    "MODELS", "ECGModel", "ModelInfo", "build_model", "count_parameters", "describe", "export_context",
+    "export_dynamic_shapes", "list_models",
+]
 
 ADAPT_MODES = ("mean", "repeat", "first")
 
@@ -51,7 +55,8 @@ class ECGModel(nn.Module):
     :meth:`input_layer`; Inception and Wang's ResNet have more than one: their shortcuts see the input).
     """
 
-    #: the shortest window (in samples) the model accepts
+    #: the shortest window (in samples) the model is built for; also the lower bound of the exported time axis
+    #: (below it strided layers reach length 1, and torch.export cannot prove its broadcasting guards)
     min_length: int = 64
     _input_paths: tuple[str, ...] = ()
 
@@ -372,10 +377,6 @@ class SinusoidalPosition(nn.Module):
         ang = pos[:, None] * self.freq[None, :]
         pe = torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(1)
         return x + pe.to(x.dtype)
-
-
-def _rnn_params(rnn: nn.Module, layer: int) -> list[nn.Parameter]:
-    return [p for n, p in rnn.named_parameters() if n.split("_l")[-1].split("_")[0] == str(layer)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -993,3 +994,40 @@ def describe(names: Iterable[str] | None = None, leads: int = 12, classes: int =
     """``(name, parameters, description)`` for each model built at ``leads`` x ``classes``."""
     return [(n, count_parameters(build_model(n, leads, classes)), MODELS[n].description)
             for n in (names or MODELS)]
+
+
+# ------------------------------------------------------------------------------------------------
+# ONNX export helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def export_dynamic_shapes(model: ECGModel) -> tuple[dict[int, object]]:
+    """``dynamic_shapes`` for ``torch.onnx.export(model, (x,), dynamo=True, ...)``: batch and time symbolic.
+
+    The time Dim starts at ``model.min_length``: below it, strided layers reach length 1 and torch.export
+    cannot prove the broadcasting guards it needs. Whatever the Dims, check the exported graph: where
+    torch.export fails to keep a named Dim, the ONNX exporter falls back to the example's fixed size
+    without an error.
+    """
+    from torch.export import Dim
+
+    return ({0: Dim("batch", min=1, max=1 << 16), 2: Dim("time", min=model.min_length, max=1 << 24)},)
+
+
+@contextlib.contextmanager
+def export_context() -> Iterator[None]:
+    """Wrap ``torch.onnx.export(..., dynamo=True)`` in this when the model may hold an LSTM or GRU.
+
+    torch's ONNX exporter swaps in a ``while_loop`` decomposition of LSTM/GRU only while it captures the
+    graph; its later decomposition pass traces the stock one, which unrolls the recurrence over the example
+    input's length (minutes for a 1000-sample window, with the time spent growing with the length). Keeping
+    the while_loop decomposition registered for the whole export makes it take seconds; the graph still
+    holds ONNX LSTM/GRU nodes with a symbolic sequence length.
+    """
+    try:
+        from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
+    except ImportError:  # another torch: export as it is
+        yield
+        return
+    with register_lstm_while_loop_decomposition(), register_gru_while_loop_decomposition():
+        yield
