@@ -166,6 +166,22 @@ fail:
     return -1;
 }
 
+/* Every lead the plan gathers must be a channel of the source. */
+static int check_channels(const ee_plan *p, Py_ssize_t C) {
+    if (p->gather) {
+        for (int l = 0; l < p->L; l++)
+            if (p->gather[l] < 0 || p->gather[l] >= C) {
+                PyErr_Format(PyExc_IndexError, "gather[%d] = %d is not a channel of a %zd-channel source", l,
+                             p->gather[l], C);
+                return -1;
+            }
+    } else if (C < p->L) {
+        PyErr_SetString(PyExc_ValueError, "source has fewer channels than n_leads");
+        return -1;
+    }
+    return 0;
+}
+
 #define PLAN_KW                                                                                                  \
     "gather", "gain", "baseline", "invalid", "nan_policy", "max_gap", "filter_first", "k1", "k2", "sos",          \
         "zero_phase", "h", "up", "down", "pre_remove", "norm", "window", "stride", "cover_tail", "pad"
@@ -221,17 +237,7 @@ static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
     const Py_ssize_t rows = src.shape[0], cols = src.shape[1];
     const Py_ssize_t n = layout == 0 ? rows : cols, C = layout == 0 ? cols : rows;
     const Py_ssize_t s_t = layout == 0 ? C : 1, s_c = layout == 0 ? 1 : n;
-    if (a.plan.gather) {
-        for (int l = 0; l < L; l++)
-            if (a.plan.gather[l] < 0 || a.plan.gather[l] >= C) {
-                PyErr_Format(PyExc_IndexError, "gather[%d] = %d is not a channel of a %zd-channel source", l,
-                             a.plan.gather[l], C);
-                goto end3;
-            }
-    } else if (C < L) {
-        PyErr_SetString(PyExc_ValueError, "source has fewer channels than n_leads");
-        goto end3;
-    }
+    if (check_channels(&a.plan, C)) goto end3;
     if (n < 1) {
         PyErr_SetString(PyExc_ValueError, "zero-length input");
         goto end3;
@@ -336,17 +342,7 @@ static PyObject *py_run_batch(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "zero-length input");
         goto end3;
     }
-    if (a.plan.gather) {
-        for (int l = 0; l < L; l++)
-            if (a.plan.gather[l] < 0 || a.plan.gather[l] >= C) {
-                PyErr_Format(PyExc_IndexError, "gather[%d] = %d is not a channel of a %zd-channel source", l,
-                             a.plan.gather[l], C);
-                goto end3;
-            }
-    } else if (C < L) {
-        PyErr_SetString(PyExc_ValueError, "source has fewer channels than n_leads");
-        goto end3;
-    }
+    if (check_channels(&a.plan, C)) goto end3;
     const Py_ssize_t size = ee_plan_out_size(&a.plan, n);
     if (out.len / 4 != size * B || fl.len < B * L) {
         PyErr_Format(PyExc_ValueError, "out holds %zd floats, the plan writes %zd", out.len / 4, size * B);
