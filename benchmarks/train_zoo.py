@@ -48,12 +48,15 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "runs" / "zoo"))
     ap.add_argument("--set", action="append", default=[], help="override for every recipe, e.g. train.epochs=20")
     ap.add_argument("--skip-existing", action="store_true")
+    ap.add_argument("--collect-only", action="store_true", help="train nothing; tabulate the runs that exist")
     args = ap.parse_args()
     rows = []
     for recipe in sorted(glob.glob(args.recipes)):
         name = Path(recipe).stem
         out = Path(args.out) / name
-        if not (args.skip_existing and (out / "metrics.json").exists()):
+        if args.collect_only and not (out / "metrics.json").exists():
+            continue
+        if not args.collect_only and not (args.skip_existing and (out / "metrics.json").exists()):
             cmd = [sys.executable, "-m", "ecgedge", "train", recipe, "--out", str(out)]
             for s in args.set:
                 cmd += ["--set", s]
