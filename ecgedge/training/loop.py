@@ -196,25 +196,15 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
             losses.append(float(loss.detach()))
         if world > 1:
             torch.distributed.barrier()
-        if not main:
-            continue
-        pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
-        val_auc = macro_auroc(y[split.val], pv)
-        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-               "val_macro_auroc": val_auc, "lr": lr, "seconds": round(time.perf_counter() - t0, 2)}
-        history.append(row)
-        improved = val_auc > best["auroc"]
-        if improved:
-            best = {"auroc": val_auc, "epoch": epoch}
-            save_checkpoint(best_path, model, contract=contract, epoch=epoch,
-                            metrics={"val_macro_auroc": val_auc}, **ckw)
-        save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best})
-        with open(out / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  val macro AUROC {val_auc:.4f}"
-            f"{'  *' if improved else ''}  ({row['seconds']:.1f} s)")
-        if r.train.patience and epoch - best["epoch"] >= r.train.patience:
-            log(f"stopping: no better validation AUROC for {r.train.patience} epochs")
+        stop = False
+        if main:
+            stop = _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out,
+                                 state_path, best_path, contract, ckw, window, stride, dev, multilabel, log)
+        if world > 1:  # every rank learns whether rank 0 stopped early, or the others would wait forever
+            flag = torch.tensor([int(stop)])
+            torch.distributed.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop:
             break
 
     if not main:
@@ -246,6 +236,29 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     if world > 1:
         torch.distributed.barrier()
     return TrainResult(out, out / "model.safetensors", report, best["epoch"])
+
+
+def _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out, state_path, best_path,
+                  contract, ckw, window, stride, dev, multilabel, log) -> bool:
+    """Rank 0 after each epoch: validate, keep the best, write the state. True: stop early."""
+    pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+    val_auc = macro_auroc(y[split.val], pv)
+    row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+           "val_macro_auroc": val_auc, "lr": lr, "seconds": round(time.perf_counter() - t0, 2)}
+    history.append(row)
+    improved = val_auc > best["auroc"]
+    if improved:
+        best.update(auroc=val_auc, epoch=epoch)
+        save_checkpoint(best_path, model, contract=contract, epoch=epoch, metrics={"val_macro_auroc": val_auc}, **ckw)
+    save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best})
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  val macro AUROC {val_auc:.4f}"
+        f"{'  *' if improved else ''}  ({row['seconds']:.1f} s)")
+    if r.train.patience and epoch - best["epoch"] >= r.train.patience:
+        log(f"stopping: no better validation AUROC for {r.train.patience} epochs")
+        return True
+    return False
 
 
 def Preprocessing_with_window(store, window: int, stride: int):  # noqa: N802 - reads as a constructor
