@@ -89,7 +89,8 @@ def main() -> None:
              "|---|---|---|---|---|"]
     for r in rows:
         ci = r["test_macro_auroc_ci"] or [float("nan")] * 2
-        lines.append(f"| {r['arch']} | {r['parameters'] / 1e6:.2f} M | {r['test_macro_auroc']:.3f} "
+        size = f"{r['parameters'] / 1e6:.2f} M" if r["parameters"] >= 1e5 else f"{r['parameters'] / 1e3:.1f} k"
+        lines.append(f"| {r['arch']} | {size} | {r['test_macro_auroc']:.3f} "
                      f"[{ci[0]:.3f}–{ci[1]:.3f}] | {r['val_macro_auroc']:.3f} | {r['cpu_batch1_ms']:.2f} |")
     readme = REPO / "README.md"
     text = readme.read_text()
