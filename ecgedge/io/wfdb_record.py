@@ -67,8 +67,7 @@ def _decode_signals(hdr: Header, directory: str) -> np.ndarray:
     return out
 
 
-def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> np.ndarray:
-    specs = [hdr.signals[i] for i in idx]
+def _check_shared_format(hdr: Header, file_name: str, specs: list[SignalSpec]) -> None:
     first = specs[0]
     for s in specs[1:]:
         if s.fmt != first.fmt or s.byte_offset != first.byte_offset:
@@ -78,6 +77,12 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
                 path=hdr.path, where=f"line {s.line}",
                 fix="all signals stored in one file must share its format",
             )
+
+
+def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> np.ndarray:
+    specs = [hdr.signals[i] for i in idx]
+    _check_shared_format(hdr, file_name, specs)
+    first = specs[0]
     fmt, offset, width = first.fmt, first.byte_offset, len(specs)
     fpath = os.path.join(directory, file_name)
     if file_name.lower().endswith(".mat") and offset:
@@ -280,14 +285,7 @@ def _check_sizes_before_wfdb(hdr: Header) -> None:
         first = specs[0]
         if file_name == "~":
             continue  # no file
-        for s in specs[1:]:
-            if s.fmt != first.fmt or s.byte_offset != first.byte_offset:
-                raise RecordError(
-                    f"signals in {file_name} disagree on format or byte offset "
-                    f"({first.fmt}+{first.byte_offset} vs {s.fmt}+{s.byte_offset})",
-                    path=hdr.path, where=f"line {s.line}",
-                    fix="all signals stored in one file must share its format",
-                )
+        _check_shared_format(hdr, file_name, specs)
         if first.fmt not in NATIVE_FORMATS:
             continue  # no byte count to check (format 0, FLAC)
         skewed = max(specs, key=lambda s: s.skew)
