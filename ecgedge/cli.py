@@ -200,7 +200,7 @@ def data_prepare(
         if not ds.records:
             raise EcgedgeError(f"data set {dataset} has no records on disk", path=ds.root)
         first = read_record(ds.records[0].path)
-        spec = Preprocessing(fs=fs or first.fs, leads=target_leads(ds, first.leads),
+        spec = Preprocessing(fs=fs or first.fs, leads=target_leads(first.leads),
                              band=tuple(band) if band else None, norm=norm or "none", window=None)
     with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:

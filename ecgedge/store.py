@@ -92,7 +92,7 @@ def source_hashes(paths: list[str], previous: dict | None = None) -> dict[str, d
     return out
 
 
-def target_leads(ds: DataSet, first_leads: tuple[str, ...]) -> tuple[str, ...]:
+def target_leads(first_leads: tuple[str, ...]) -> tuple[str, ...]:
     """The lead order of a store: the standard 12 when a record has them all, else the first record's."""
     if set(STANDARD_12) <= set(first_leads):
         return STANDARD_12
@@ -206,7 +206,7 @@ def _build(ds: DataSet, tmp: Path, fs: float | None, leads: tuple[str, ...] | No
                 failed.append((rec.name, str(exc)))
                 continue
             if lead_order is None:
-                lead_order = target_leads(ds, sig.leads)
+                lead_order = target_leads(sig.leads)
             idx = []
             for lead in lead_order:
                 key = normalize_lead(lead)

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -149,7 +148,3 @@ def test_cli_train_errors_are_one_line(tmp_path):
     r = run_cli("train", str(REPO / "train" / "ptbxl_resnet1d18.toml"), "--set", "model.arch=\"nope\"", "--out",
                 str(tmp_path / "o"), env={"ECGEDGE_CACHE": str(tmp_path / "c")})
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
-
-
-def _unused(x):  # keep numpy imported for fixtures that may need it
-    return np.asarray(x)

@@ -271,10 +271,10 @@ class Preprocessor:
                   norm=NORMS[s.norm] if s.norm_scope == "record" else 0, window=window, stride=stride,
                   cover_tail=s.cover_tail, pad=PADS[s.pad])
         except FloatingPointError as exc:
-            raise self._nonfinite_error(str(exc), name, data.shape[1]) from None
+            raise self._nonfinite_error(str(exc), name) from None
         except ValueError as exc:
             if "too short" in str(exc):
-                raise self._short_error(name, n, plan, sos) from None
+                raise self._short_error(name, n, sos) from None
             raise EcgedgeError(f"preprocessing failed: {exc}", path=name) from None
         shape = (L, m) if not window else (-1, L, window)
         return out.reshape(shape), flags
@@ -290,7 +290,7 @@ class Preprocessor:
         if err:
             kind, lead, t, run = err
             raise self._nonfinite_error(f"{'non-finite sample' if kind == 'nonfinite' else 'gap too long'}: "
-                                        f"lead {lead}, sample {t}, run {run}", name, data.shape[1])
+                                        f"lead {lead}, sample {t}, run {run}", name)
         n = x.shape[1]
 
         def filt(y):
@@ -299,7 +299,7 @@ class Preprocessor:
                 return y
             if s.zero_phase:
                 if y.shape[1] <= filtfilt_padlen(sos):
-                    raise self._short_error(name, n, plan, sos)
+                    raise self._short_error(name, n, sos)
                 return R.sosfiltfilt(y, sos)
             return R.sosfilt(y, sos, R.steady_state(sos, y[:, 0]))[0]
 
@@ -316,7 +316,7 @@ class Preprocessor:
             return R.windows(x, s.window, s.stride or s.window, s.cover_tail, s.pad), flat, repaired
         return x.astype(np.float32), flat, repaired
 
-    def _nonfinite_error(self, detail: str, name: str, n: int) -> EcgedgeError:
+    def _nonfinite_error(self, detail: str, name: str) -> EcgedgeError:
         import re
 
         m = re.search(r"lead (\d+), sample (\d+), run (\d+)", detail)
@@ -329,7 +329,7 @@ class Preprocessor:
                else f"gaps longer than {self.spec.max_gap:g} s are not interpolated; trim the record")
         return EcgedgeError(detail, path=name, where=where, fix=fix)
 
-    def _short_error(self, name, n, plan, sos) -> EcgedgeError:
+    def _short_error(self, name, n, sos) -> EcgedgeError:
         need = filtfilt_padlen(sos) + 1
         return EcgedgeError(f"record of {n} samples is too short for the zero-phase band-pass "
                             f"(needs more than {need - 1} samples at the filter's rate)", path=name,

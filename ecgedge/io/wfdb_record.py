@@ -86,7 +86,7 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
     fmt, offset, width = first.fmt, first.byte_offset, len(specs)
     fpath = os.path.join(directory, file_name)
     if file_name.lower().endswith(".mat") and offset:
-        _check_mat4(fpath, hdr, width, offset)
+        _check_mat4(fpath, hdr, width)
     # One read of exactly what the header promises (or of the whole file when it does not say).
     want = F.bytes_for(fmt, hdr.n_samples * width) if hdr.n_samples is not None else -1
     try:
@@ -149,7 +149,7 @@ def _bytes_after(fh, offset: int, hdr: Header, file_name: str, line: int) -> int
     return max(st.st_size - offset, 0)
 
 
-def _check_mat4(fpath: str, hdr: Header, width: int, offset: int) -> None:
+def _check_mat4(fpath: str, hdr: Header, width: int) -> None:
     """A WFDB header may point into a MATLAB v4 file (CinC 2017/2020/2021); check its matrix."""
     try:
         with open(fpath, "rb") as fh:

@@ -77,7 +77,7 @@ def predict(model, store, idx, window, stride, how, device, batch=256, multilabe
     return aggregate(np.concatenate(out), owner, len(idx), how)
 
 
-def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, window: int, log):
+def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, log):
     """A model initialised from a pretrained checkpoint: new head, first layer adapted to the leads."""
     ck = load_checkpoint(r.transfer.init)
     if ck.arch != model_arch:
@@ -94,7 +94,7 @@ def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, w
 
 
 def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, device: str | None = None,
-          log=print, progress: bool = True) -> TrainResult:
+          log=print) -> TrainResult:
     out = Path(out)
     rank, world = _dist()
     main = rank == 0
@@ -124,7 +124,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     # -- model -----------------------------------------------------------------------------------
     arch_kwargs = dict(r.model.kwargs)
     if r.transfer.init:
-        model = _transfer(r.model.arch, r, leads, len(classes), fs, window, log)
+        model = _transfer(r.model.arch, r, leads, len(classes), fs, log)
     else:
         model = build_model(r.model.arch, leads=leads, classes=len(classes), fs=fs, window=window, **arch_kwargs)
     model.to(dev)
@@ -169,7 +169,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         t0 = time.perf_counter()
         torch.manual_seed(r.seed * 100003 + epoch)  # dropout etc.: a function of the epoch alone
         rng = np.random.default_rng([r.seed, epoch])
-        _freeze(model, groups, r, epoch)
+        _freeze(groups, r, epoch)
         net.train()
         order = rng.permutation(split.train)
         mine = order[rank::world]
@@ -268,7 +268,7 @@ def Preprocessing_with_window(store, window: int, stride: int):  # noqa: N802 - 
     return Preprocessing(**{**p.__dict__, "window": window, "stride": stride})
 
 
-def _freeze(model, groups, r: Recipe, epoch: int) -> None:
+def _freeze(groups, r: Recipe, epoch: int) -> None:
     if r.transfer.mode == "finetune" or not r.transfer.init:
         trainable = len(groups)
     elif r.transfer.mode == "linear":
