@@ -295,6 +295,184 @@ def train_cmd(
         print(f"{res.checkpoint}: test macro AUROC {res.metrics['test']['macro_auroc']:.4f}")
 
 
+# -------------------------------------------------------------------------------------------- infer
+@app.command("infer")
+def infer_cmd(
+    paths: Annotated[list[str] | None,
+                     typer.Argument(help="Records (.hea/.mat), folders (recursive) or globs.")] = None,
+    model: Annotated[str | None, typer.Option(help="Exported model (.onnx/.engine/.pt2) or a shipped model's name "
+                                                   "(default: the shipped PTB-XL model).")] = None,
+    engine: Annotated[str, typer.Option(help="auto, ort, ort-cuda, tensorrt or pt2.")] = "auto",
+    threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.")] = None,
+    batch: Annotated[int, typer.Option(help="Windows per engine call.")] = 256,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.")] = "table",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write results here (default: stdout).")] = None,
+    timeline: Annotated[bool, typer.Option(help="Add one row per window (start time, probabilities).")] = False,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG per record into this folder.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Classify the built-in simulated 12-lead ECG "
+                                                      "(written as a WFDB record first).")] = False,
+    stream: Annotated[str | None, typer.Option(help="Classify a live source: a record to replay, '-' (stdin), "
+                                                    "serial:PORT, brainflow:synthetic|ID, lsl:NAME.")] = None,
+    hop: Annotated[float | None,
+                   typer.Option(help="Stream: seconds between outputs (default: the model's stride).")] = None,
+    realtime: Annotated[bool, typer.Option(help="Stream: replay a file at its real speed.")] = False,
+    fs: Annotated[float | None, typer.Option(help="Stream (stdin/serial): sampling rate in Hz.")] = None,
+    leads: Annotated[str | None,
+                     typer.Option(help="Stream (stdin/serial/brainflow): comma-separated lead names.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Stream (stdin/serial binary): int16 or float32.")] = None,
+    gain: Annotated[float | None, typer.Option(help="Stream: digital units per mV (int16 input).")] = None,
+    baud: Annotated[int | None, typer.Option(help="Stream (serial): baud rate.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Stream (serial): text or binary.")] = None,
+    allow_causal: Annotated[bool, typer.Option(help="Stream: accept causal filtering for a zero-phase model.")] = True,
+) -> None:
+    """Classify records with an exported model: probabilities and decisions per class, per record."""
+    from .runtime.predictor import Predictor, expand_paths
+    from .runtime.report import Writer, plot_record
+
+    if stream:
+        from .runtime.live import run_stream
+
+        opts = {k: v for k, v in dict(fs=fs, leads=leads.split(",") if leads else None, dtype=dtype, gain=gain,
+                                      baudrate=baud, protocol=protocol, realtime=realtime).items() if v is not None}
+        code = run_stream(stream, model=model, engine=engine, threads=threads, hop=hop, fmt=fmt, output=output,
+                          allow_causal=allow_causal, source_options=opts)
+        raise typer.Exit(code)
+    items = list(paths or [])
+    tmp = None
+    if demo:
+        import tempfile
+
+        from .io.wfdb_write import write_wfdb
+        from .simulate import simulated_ecg
+
+        tmp = tempfile.TemporaryDirectory(prefix="ecgedge-demo-")
+        items.append(write_wfdb(simulated_ecg(), tmp.name, "simulated"))
+    if not items:
+        raise EcgedgeError("nothing to classify", where="infer",
+                           fix="give record files or folders, --demo for the built-in example, or --stream SOURCE")
+    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers)
+    failed = 0
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        if output:
+            from .atomic import atomic_open
+
+            fh = stack.enter_context(atomic_open(output, "w"))
+        else:
+            fh = sys.stdout
+        w = Writer(fh, fmt, pred.classes, timeline)
+        for p in pred.predict_many(expand_paths(items)):
+            w.write(p)
+            failed += not p.ok
+            if plot and p.ok and p.path:
+                try:
+                    plot_record(p, plot)
+                except EcgedgeError as exc:
+                    print(f"warning: no plot for {p.name}: {exc}", file=sys.stderr)
+        w.close()
+    if tmp is not None:
+        tmp.cleanup()
+    if fmt == "table" or output:
+        print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
+    raise typer.Exit(1 if failed else 0)
+
+# ------------------------------------------------------------------------------------------- export
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[str, typer.Argument(help="A checkpoint written by `ecgedge train` (.safetensors).")],
+    profile: Annotated[str | None, typer.Option(
+        help="Profile TOML (export/NAME.toml) or a built-in name: cpu-int8, desktop-gpu-fp16, jetson-orin-int8, "
+             "jetson-nano-fp16.")] = None,
+    int8: Annotated[bool | None, typer.Option("--int8/--no-int8", help="Calibrated INT8 (QDQ) ONNX.")] = None,
+    fp16: Annotated[bool | None, typer.Option("--fp16/--no-fp16", help="FP16 ONNX for GPUs.")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="onnx (always), tensorrt, pt2; repeat for several.")] = None,
+    flavour: Annotated[str | None, typer.Option(help="INT8 flavour: cpu (U8S8) or tensorrt (S8S8 symmetric).")] = None,
+    calib: Annotated[str | None, typer.Option(help="Folder of records to calibrate on (default: the training split "
+                                                   "of the checkpoint's data).")] = None,
+    calib_size: Annotated[int | None, typer.Option(help="Calibration windows (default 512).")] = None,
+    calib_method: Annotated[str | None, typer.Option(help="minmax, entropy or percentile.")] = None,
+    per_channel: Annotated[bool | None, typer.Option("--per-channel/--per-tensor", help="Weight scales.")] = None,
+    reduce_range: Annotated[bool | None,
+                            typer.Option("--reduce-range", help="7-bit weights for CPUs without VNNI.")] = None,
+    max_drop: Annotated[float | None, typer.Option(help="Largest validation macro-AUROC drop allowed (0.005).")] = None,
+    allow_drop: Annotated[bool | None,
+                          typer.Option("--allow-drop", help="Write INT8/FP16 even above --max-drop.")] = None,
+    keep_float: Annotated[str | None, typer.Option(help="'auto': keep the most sensitive layers in float until the "
+                                                        "gate passes; or comma-separated node names.")] = None,
+    pt2_device: Annotated[str | None, typer.Option(help="Device of the .pt2 package: cpu or cuda.")] = None,
+    out: Annotated[str | None, typer.Option(help="Output folder (default: export/ beside the checkpoint).")] = None,
+    name: Annotated[str | None, typer.Option(help="File name stem (default: the architecture).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace existing artefacts.")] = False,
+    threads: Annotated[int, typer.Option(help="CPU threads for export checks (0: all).")] = 0,
+) -> None:
+    """Export a checkpoint to ONNX FP32 (+ INT8, FP16, TensorRT, .pt2), checking each against the original."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EcgedgeError("export needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+    from .export.pipeline import load_profile, options_from
+
+    prof = load_profile(profile) if profile else None
+    kf = None if keep_float is None else keep_float
+    opts = options_from(prof, int8=int8, fp16=fp16, targets=(["onnx", *target] if target else None), flavour=flavour,
+                        calib=calib, calib_size=calib_size, method=calib_method, per_channel=per_channel,
+                        reduce_range=reduce_range, max_drop=max_drop, allow_drop=allow_drop,
+                        keep_float=kf if kf == "auto" else None, pt2_device=pt2_device, out=out, name=name,
+                        force=force or None, threads=threads or None)
+    if kf and kf != "auto":
+        opts.quant.keep_float = [n.strip() for n in kf.split(",") if n.strip()]
+    from .export.pipeline import run_export
+
+    run_export(checkpoint, opts, log=lambda m: print(m, flush=True))
+
+
+# --------------------------------------------------------------------------------------------- info
+@app.command("info")
+def info_cmd(
+    model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2) or a checkpoint.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print a model's contract: classes, input (leads, fs, window, filtering), thresholds, provenance."""
+    from .artifact import read_info
+
+    d = read_info(model).describe()
+    if as_json:
+        print(json.dumps(d, indent=1, default=float))
+        return
+    inp = d["input"]
+    rows = [("file", f"{d['path']} ({d['kind']}, {d['precision']}"
+                     f"{', ' + d['flavour'] if d.get('flavour') else ''}, "
+                     f"{(d['size_bytes'] or 0) / 1e6:.2f} MB)"),
+            ("architecture", f"{d.get('arch') or '?'}"
+                             + (f" ({d['n_parameters']:,} parameters)" if d.get("n_parameters") else "")),
+            ("task", f"{d['dataset']} {d['task']}".strip() or "-"),
+            ("classes", ", ".join(d["classes"]) + ("" if d["multilabel"] else "  (one of)")),
+            ("thresholds", ", ".join(f"{c} {t:.3f}" for c, t in zip(d["classes"], d["thresholds"]))
+             if d["thresholds"] else "-"),
+            ("leads", " ".join(inp["leads"])),
+            ("input", f"{inp['fs']:g} Hz, {inp['units']}, window {inp['window']} samples "
+                      f"({inp['window_seconds']:g} s), "
+                      f"stride {inp['stride']}, {inp['aggregate']} over windows"),
+            ("filter", (f"band-pass {inp['band'][0]}-{inp['band'][1]} Hz"
+                        f"{' zero-phase' if inp['zero_phase'] else ' causal'}") if inp["band"] else "none"),
+            ("normalisation", f"{inp['norm']} per {inp['norm_scope']}")]
+    gate = d.get("gate")
+    if gate:
+        rows.append(("accuracy check", f"validation macro AUROC {gate['macro_auroc']:.4f} vs FP32 "
+                                       f"{gate['macro_auroc_fp32']:.4f} (drop {gate['drop']:+.4f})"))
+    m = d.get("metrics") or {}
+    if m.get("test_macro_auroc") is not None:
+        ci = m.get("test_macro_auroc_ci") or [float("nan")] * 2
+        rows.append(("test (checkpoint)", f"macro AUROC {m['test_macro_auroc']:.4f} [95% CI {ci[0]:.3f}-{ci[1]:.3f}]"))
+    if d.get("created"):
+        rows.append(("created", f"{d['created']} by ecgedge {d.get('ecgedge_version', '?')}"))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+
+
 def main() -> None:
     """Entry point: turn ecgedge's own errors into one clear line and an exit code, never a traceback."""
     try:

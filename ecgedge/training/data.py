@@ -131,11 +131,7 @@ def eval_windows(store: PreparedStore, idx: np.ndarray, window: int, stride: int
 
 
 def aggregate(probs: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:
-    out = np.zeros((n, probs.shape[1]), np.float64)
-    if how == "max":
-        out[:] = -np.inf
-        np.maximum.at(out, owner, probs)
-    else:
-        np.add.at(out, owner, probs)
-        out /= np.bincount(owner, minlength=n)[:, None]
-    return out
+    """Per-record probabilities: the runtime's aggregation, so that training measures what inference does."""
+    from ..runtime.post import aggregate as _aggregate
+
+    return _aggregate(probs, owner, n, how)

@@ -1,0 +1,118 @@
+"""Real model inputs for export: calibration windows and the validation fold, through the model's own
+preprocessing.
+
+By default both come from the data the checkpoint was trained on (its recipe names the data set and
+split; the prepared store is reused or rebuilt): calibration windows are random crops of the
+*training* split, the accuracy gate runs on the *validation* split with the sliding windows inference
+uses. A folder of records can stand in for calibration (``--calib DIR``); each record is conformed
+to the contract exactly as ``ecgedge infer`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import InputContract
+from ..errors import EcgedgeError
+
+
+@dataclass
+class EvalSet:
+    x: np.ndarray  # float32 [windows, leads, window]
+    owner: np.ndarray  # record position of each window
+    y: np.ndarray  # [records, classes] targets
+    description: str
+
+    @property
+    def records(self) -> int:
+        return int(self.y.shape[0])
+
+
+def _same_preprocessing(contract: InputContract, store_prep: dict) -> list[str]:
+    p = contract.preprocessing.to_dict()
+    diffs = []
+    for key, value in store_prep.items():
+        if key in ("window", "stride"):
+            continue
+        if key in p and json.loads(json.dumps(p[key])) != json.loads(json.dumps(value)):
+            diffs.append(key)
+    return diffs
+
+
+def training_data(ckpt_meta: dict, contract: InputContract, *, calib_size: int, seed: int = 0,
+                  need_val: bool = True, log=print) -> tuple[np.ndarray, EvalSet | None]:
+    """Calibration crops from the training split and the validation set of the checkpoint's recipe."""
+    from ..training.data import crop_batch, eval_windows, labels, make_split, open_store
+    from ..training.recipe import recipe_from_dict
+
+    recipe = recipe_from_dict(ckpt_meta.get("recipe") or {})
+    try:
+        store = open_store(recipe)
+    except EcgedgeError as exc:
+        raise EcgedgeError(f"the data this model was trained on is not available here ({exc})",
+                           where="calibration",
+                           fix="set ECGEDGE_DATA to the data folder, or pass --calib DIR with records") \
+            from None
+    diffs = _same_preprocessing(contract, store.manifest.get("preprocessing", {}))
+    if diffs:
+        raise EcgedgeError(f"the prepared data differs from the model's contract in {', '.join(diffs)}",
+                           where="calibration", fix="calibrate on data prepared with the model's preprocessing")
+    if list(store.leads) != [str(x) for x in contract.leads] and not recipe.data.one_vs_rest:
+        raise EcgedgeError(f"the prepared data has leads {', '.join(store.leads)}, the model "
+                           f"{', '.join(contract.leads)}", where="calibration")
+    y, classes, _ = labels(store, recipe)
+    if tuple(classes) != tuple(contract.classes):
+        raise EcgedgeError(f"the data's classes ({', '.join(classes)}) are not the model's "
+                           f"({', '.join(contract.classes)})", where="calibration")
+    split = make_split(store, recipe, y)
+    rng = np.random.default_rng([seed, 4243])
+    pick = rng.choice(split.train, size=calib_size, replace=len(split.train) < calib_size)
+    calib = crop_batch(store, np.sort(pick), contract.window, rng)
+    log(f"calibration: {len(calib)} random windows from the training split ({split.description})")
+    val = None
+    if need_val:
+        stride = contract.preprocessing.stride or contract.window
+        x, owner = eval_windows(store, split.val, contract.window, stride)
+        val = EvalSet(x.astype(np.float32), owner, y[split.val],
+                      f"validation split of {recipe.data.dataset}"
+                      f"{'/' + store.manifest.get('task', '') if store.manifest.get('task') else ''}: "
+                      f"{len(split.val)} records, {len(x)} windows")
+    return calib, val
+
+
+def folder_windows(path: str | os.PathLike[str], contract: InputContract, *, calib_size: int, seed: int = 0,
+                   log=print) -> np.ndarray:
+    """Calibration windows from a folder of records, conformed to the contract as inference does."""
+    from ..dsp import Preprocessor
+    from ..io import read_record
+
+    root = Path(path)
+    if not root.exists():
+        raise EcgedgeError("calibration folder not found", path=root)
+    files = sorted(p for p in (root.rglob("*") if root.is_dir() else [root])
+                   if p.suffix.lower() == ".hea" or (p.suffix.lower() == ".mat" and not p.with_suffix(".hea").exists()))
+    if not files:
+        raise EcgedgeError("no records (.hea/.mat) to calibrate on", path=root)
+    prep = Preprocessor(contract.preprocessing)
+    parts, problems = [], []
+    for f in files:
+        try:
+            parts.append(prep(read_record(f)).x)
+        except EcgedgeError as exc:
+            problems.append(str(exc))
+    if not parts:
+        raise EcgedgeError(f"none of {len(files)} records fits the model's contract; first problem: {problems[0]}",
+                           path=root, where="calibration")
+    if problems:
+        log(f"calibration: skipped {len(problems)} record(s) that do not fit the contract, e.g. {problems[0]}")
+    x = np.concatenate(parts)
+    rng = np.random.default_rng([seed, 4243])
+    if len(x) > calib_size:
+        x = x[np.sort(rng.choice(len(x), calib_size, replace=False))]
+    log(f"calibration: {len(x)} windows from {len(parts)} record(s) in {root}")
+    return np.ascontiguousarray(x, np.float32)

@@ -1,0 +1,1 @@
+"""The torch-free runtime: load an exported model, conform records to its contract, run an engine."""

@@ -1,0 +1,279 @@
+"""``Predictor``: records (files, folders, signals) in; per-class probabilities and decisions out.
+
+Each record is conformed to the model's contract: leads mapped by name (aliases included; missing
+limb leads derived from I and II, with a warning, where the contract allows), resampled, filtered and
+normalised by the preprocessing kernel, cut into the contract's windows; the windows' probabilities
+are aggregated as the contract says. Records are decoded and preprocessed on worker threads (the
+kernel releases the GIL) and their windows batched together for the engine; at most a few batches
+are in flight, so memory stays bounded on a folder of any size. torch is never imported (except by
+the ``pt2`` engine).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..artifact import ArtifactInfo, read_info
+from ..errors import EcgedgeError
+from ..leads import normalize_lead
+from .engines import open_engine
+from .post import probabilities
+
+RECORD_SUFFIXES = (".hea", ".mat")
+
+
+@dataclass
+class Prediction:
+    name: str
+    path: str | None
+    classes: tuple[str, ...]
+    probabilities: np.ndarray | None = None  # float64 [classes]
+    decisions: np.ndarray | None = None  # bool [classes]
+    n_windows: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    #: per-window probabilities [windows, classes] and window start times (s), for --timeline
+    window_probabilities: np.ndarray | None = None
+    window_starts: np.ndarray | None = None
+    duration: float = 0.0
+    fs: float = 0.0
+    leads: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        d: dict = {"record": self.name, "path": self.path}
+        if self.ok:
+            d.update({c: float(p) for c, p in zip(self.classes, self.probabilities)})
+            d["positive"] = [c for c, yes in zip(self.classes, self.decisions) if yes]
+            d["windows"] = self.n_windows
+        d["warnings"] = list(self.warnings)
+        d["error"] = self.error
+        return d
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding records
+# ------------------------------------------------------------------------------------------------
+
+
+def expand_paths(items: Iterable[str]) -> Iterator[str]:
+    """Files, folders (recursively) and globs -> record paths, each once, folders in sorted order.
+
+    A ``.mat`` with a ``.hea`` beside it is the header's signal file, not a record of its own."""
+    seen: set[str] = set()
+
+    def emit(p: Path):
+        key = os.path.normpath(str(p.with_suffix("") if p.suffix.lower() in RECORD_SUFFIXES else p))
+        if key not in seen:
+            seen.add(key)
+            yield str(p)
+
+    for item in items:
+        hits = [item] if os.path.exists(item) or not glob.has_magic(item) else sorted(glob.glob(item, recursive=True))
+        if not hits:
+            yield item  # reported as that record's error
+            continue
+        for h in hits:
+            p = Path(h)
+            if p.is_dir():
+                for f in sorted(p.rglob("*")):
+                    suf = f.suffix.lower()
+                    if suf == ".hea" or (suf == ".mat" and not f.with_suffix(".hea").exists()):
+                        yield from emit(f)
+            else:
+                yield from emit(p)
+
+
+# ------------------------------------------------------------------------------------------------
+# Conforming a record to the contract
+# ------------------------------------------------------------------------------------------------
+
+#: Limb leads from two others (Einthoven: III = II - I; Goldberger's augmented leads).
+_DERIVE = {
+    "III": (("I", "II"), lambda i, ii: ii - i),
+    "aVR": (("I", "II"), lambda i, ii: -(i + ii) / 2),
+    "aVL": (("I", "II"), lambda i, ii: i - ii / 2),
+    "aVF": (("I", "II"), lambda i, ii: ii - i / 2),
+}
+
+
+def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
+    """``sig`` with every lead in ``needed`` present: limb leads derived from I and II where missing."""
+    have = set(sig.leads)
+    missing = [lead for lead in needed if normalize_lead(lead) not in have]
+    if not missing:
+        return sig, []
+    derivable = [m for m in missing if m in _DERIVE and all(s in have for s in _DERIVE[m][0])]
+    if not allow_derived or len(derivable) != len(missing):
+        hard = [m for m in missing if m not in derivable] if allow_derived else missing
+        raise EcgedgeError(
+            f"lacks lead(s) {', '.join(hard)} that the model needs (record has {', '.join(sig.leads) or 'none'})",
+            path=sig.path or sig.name, where="leads",
+            fix="use a model trained on the leads this record has (ecgedge info MODEL lists a model's leads)")
+    from dataclasses import replace
+
+    rows, names, units = [sig.data], list(sig.leads), list(sig.units)
+    for m in derivable:
+        (a, b), f = _DERIVE[m]
+        ia, ib = sig.leads.index(a), sig.leads.index(b)
+        rows.append(f(sig.data[ia], sig.data[ib])[None].astype(np.float32))
+        names.append(m)
+        units.append(sig.units[ia] if ia < len(sig.units) else "mV")
+    out = replace(sig, data=np.concatenate(rows), leads=tuple(names), units=tuple(units))
+    return out, [f"lead(s) {', '.join(derivable)} derived from I and II (Einthoven/Goldberger)"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The predictor
+# ------------------------------------------------------------------------------------------------
+
+
+class Predictor:
+    """``Predictor(model).predict(path_or_signal)``; ``predict_many(paths)`` for folders.
+
+    ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default."""
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
+                 batch: int = 256, workers: int | None = None, backend: str | None = None) -> None:
+        from ..zoo import resolve
+
+        path = resolve(None if model is None else os.fspath(model))
+        self.info: ArtifactInfo = read_info(path)
+        self.contract = self.info.contract
+        self.engine = open_engine(self.info, engine, threads or None)
+        from ..dsp import Preprocessor
+
+        self.pre = Preprocessor(self.contract.preprocessing, backend=backend)
+        self.batch = max(1, min(batch, self.engine.max_batch))
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        t = self.contract.thresholds
+        self.thresholds = np.array(t if t else [0.5] * len(self.contract.classes), np.float64)
+        self.allow_derived = bool(self.contract.extra.get("derive_limb_leads", True))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.contract.classes
+
+    # -- one record -------------------------------------------------------------------------------
+    def prepare(self, item) -> tuple[Prediction, np.ndarray | None]:
+        """Read (if a path) and preprocess one record: its Prediction shell and its windows (or an error)."""
+        from ..signal import Signal
+
+        name = item.name if isinstance(item, Signal) else Path(os.fspath(item)).stem
+        path = item.path if isinstance(item, Signal) else os.fspath(item)
+        pred = Prediction(name, path, self.classes)
+        try:
+            if isinstance(item, Signal):
+                sig = item
+            else:
+                from ..io import read_record
+
+                sig = read_record(path)
+            pred.warnings.extend(sig.warnings)
+            pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
+            self._check_rate(sig)
+            sig, notes = conform_leads(sig, self.contract.leads, self.allow_derived)
+            pred.warnings.extend(notes)
+            out = self.pre(sig)
+            pred.warnings.extend(out.warnings)
+            x = out.x
+            p = self.contract.preprocessing
+            n_model = int(round(sig.n_samples * p.fs / sig.fs))
+            if n_model < p.window:
+                pred.warnings.append(f"record is {sig.duration:.2f} s, shorter than the model's "
+                                     f"{p.window / p.fs:g}-s window: padded ({p.pad})")
+            stride = p.stride or p.window
+            starts = np.minimum(np.arange(len(x)) * stride, max(n_model - p.window, 0)) / p.fs
+            pred.window_starts = starts
+            return pred, x
+        except EcgedgeError as exc:
+            pred.error = str(exc)
+        except (OSError, ValueError, MemoryError) as exc:  # unreadable file system objects, absurd sizes
+            pred.error = f"{path}: {type(exc).__name__}: {exc}"
+        return pred, None
+
+    def _check_rate(self, sig) -> None:
+        band = self.contract.preprocessing.band
+        hi = band[1] if band else None
+        if hi and sig.fs / 2 <= hi:
+            raise EcgedgeError(
+                f"sampled at {sig.fs:g} Hz, which cannot hold the {hi:g} Hz that the model's band-pass keeps "
+                f"(needs more than {2 * hi:g} Hz)", path=sig.path or sig.name, where="fs",
+                fix="use a model trained with a lower band edge or a recording at a higher rate")
+
+    def _finish(self, pred: Prediction, logits: np.ndarray) -> Prediction:
+        wp = probabilities(logits, self.contract.multilabel)
+        pred.window_probabilities = wp
+        pred.n_windows = len(wp)
+        pred.probabilities = wp.max(axis=0) if self.contract.aggregate == "max" else wp.mean(axis=0)
+        if self.contract.multilabel:
+            pred.decisions = pred.probabilities >= self.thresholds
+        else:
+            pred.decisions = np.zeros(len(self.classes), bool)
+            pred.decisions[int(np.argmax(pred.probabilities))] = True
+        return pred
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.engine.run(x[s:s + self.batch]) for s in range(0, len(x), self.batch)])
+
+    def predict(self, item) -> Prediction:
+        """One record: a path (.hea/.mat/record name) or a :class:`~ecgedge.signal.Signal`. Errors are
+        raised (for folders, :meth:`predict_many` turns them into error rows)."""
+        pred, x = self.prepare(item)
+        if x is None:
+            raise EcgedgeError(pred.error or "cannot be processed")
+        return self._finish(pred, self._run(x))
+
+    # -- many records ---------------------------------------------------------------------------------
+    def predict_many(self, items: Iterable, on_result=None) -> Iterator[Prediction]:
+        """Predictions in input order; a record that fails is a Prediction with ``error`` set."""
+        items = iter(items)
+        max_pending = 4 * self.workers
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") as ex:
+            pending: deque = deque()
+            ready: list[tuple[Prediction, np.ndarray]] = []
+            n_ready = 0
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < max_pending:
+                    try:
+                        pending.append(ex.submit(self.prepare, next(items)))
+                    except StopIteration:
+                        exhausted = True
+                if not pending and not ready:
+                    return
+                if pending:
+                    pred, x = pending.popleft().result()
+                    if x is None:
+                        # keep order: flush what is batched before this error row
+                        yield from self._flush(ready)
+                        ready, n_ready = [], 0
+                        yield pred
+                        continue
+                    ready.append((pred, x))
+                    n_ready += len(x)
+                if n_ready >= self.batch or (not pending and ready):
+                    yield from self._flush(ready)
+                    ready, n_ready = [], 0
+
+    def _flush(self, ready: list) -> Iterator[Prediction]:
+        if not ready:
+            return
+        X = np.concatenate([x for _, x in ready])
+        logits = self._run(X)
+        a = 0
+        for pred, x in ready:
+            yield self._finish(pred, logits[a:a + len(x)])
+            a += len(x)
+
