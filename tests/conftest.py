@@ -36,3 +36,32 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", "ecgedge", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(data, tmp_path_factory):
+    """A small mobilenet1d trained for 3 epochs on 600 records of the shared PTB-XL subset (about 10 s), and its
+    export (FP32 + INT8 + FP16). Smaller runs give a model whose logits barely vary (std ~1e-5): no INT8 model
+    can rank such outputs, and the export gate rightly refuses it.
+
+    Shared by the export and inference tests; the cache of prepared stores lives in the session's tmp folder."""
+    pytest.importorskip("torch")
+    from ecgedge.export.pipeline import options_from, run_export
+    from ecgedge.training.loop import train
+    from ecgedge.training.recipe import load_recipe
+
+    root = tmp_path_factory.mktemp("tiny")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ECGEDGE_CACHE", str(root / "cache"))
+    r = load_recipe(REPO / "train" / "ptbxl_resnet1d18.toml",
+                    ["train.epochs=3", "train.batch_size=32", "train.threads=1", "train.bootstrap=50",
+                     "data.train_size=600", 'model.arch="mobilenet1d"'])
+    res = train(r, root / "run", log=lambda m: None)
+    out = root / "export"
+    log: list[str] = []
+    report = run_export(res.checkpoint, options_from(None, int8=True, fp16=True, out=str(out), threads=1,
+                                                     calib_size=128), log=log.append)
+    yield {"root": root, "checkpoint": res.checkpoint, "out": out, "report": report, "log": log,
+           "fp32": out / "mobilenet1d.fp32.onnx", "int8": out / "mobilenet1d.int8.onnx",
+           "fp16": out / "mobilenet1d.fp16.onnx", "cache": root / "cache"}
+    mp.undo()

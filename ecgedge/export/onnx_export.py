@@ -33,6 +33,9 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
 
     from ..training.models import export_context, export_dynamic_shapes
 
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes, per export
     model = model.eval()
     x = torch.from_numpy(np.ascontiguousarray(example[:2], np.float32))
     if x.shape[0] < 2:  # batch 1 examples let the exporter specialise the batch axis

@@ -311,8 +311,8 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
                         raise EcgedgeError(
                             f"INT8 loses {row['drop']:.4f} validation macro AUROC (limit {opts.max_drop}), and keeping "
                             "up to half of the quantized layers in float did not fix it", where="gate",
-                            fix="try --calib-method percentile or entropy, --no-per-channel off, more calibration "
-                                "windows, or accept with --allow-drop")
+                            fix="try --calib-method percentile or entropy, more calibration windows (--calib-size), "
+                                "or accept the drop with --allow-drop")
                     keep_new, row_new, int8_new = found
                     if opts.keep_float != "auto":
                         raise EcgedgeError(

@@ -71,6 +71,10 @@ class _Reader:
     def rewind(self) -> None:
         self.i = 0
 
+    def __iter__(self):
+        self.rewind()
+        return iter(self.get_next, None)
+
     def __len__(self) -> int:
         return (len(self.x) + self.batch - 1) // self.batch
 
@@ -97,12 +101,14 @@ def preprocess(fp32: bytes, workdir: str) -> str:
 
     src, dst = os.path.join(workdir, "fp32.onnx"), os.path.join(workdir, "pre.onnx")
     Path(src).write_bytes(fp32)
-    try:
-        with _quiet():
-            quant_pre_process(src, dst, skip_symbolic_shape=False)
-    except Exception:  # symbolic shape inference fails on some graphs (loops): retry without it
-        with _quiet():
-            quant_pre_process(src, dst, skip_symbolic_shape=True)
+    # the shape inference writes scratch files into the current folder: keep them in the work folder
+    with contextlib.chdir(workdir):
+        try:
+            with _quiet():
+                quant_pre_process(src, dst, skip_symbolic_shape=False)
+        except Exception:  # symbolic shape inference fails on some graphs (loops): retry without it
+            with _quiet():
+                quant_pre_process(src, dst, skip_symbolic_shape=True)
     return dst
 
 
@@ -122,7 +128,7 @@ def quantize(pre_path: str, calib: np.ndarray, opts: QuantOptions, workdir: str,
     out = os.path.join(workdir, "int8.onnx")
     cache = os.path.join(workdir, f"calib-{opts.flavour}-{opts.method}.json")
     try:
-        with _quiet():
+        with _quiet(), contextlib.chdir(workdir):
             quantize_static(pre_path, out, _Reader(calib, input_name), quant_format=QuantFormat.QDQ,
                             per_channel=opts.per_channel, reduce_range=opts.reduce_range, activation_type=act,
                             weight_type=wt, nodes_to_exclude=list(keep_float or opts.keep_float) or None,
@@ -151,7 +157,7 @@ def sensitivity(pre_path: str, int8: bytes, calib: np.ndarray, workdir: str, inp
     import onnx
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
-        compute_activation_error,
+        compute_signal_to_quantization_noice_ratio,
         create_activation_matching,
         modify_model_output_intermediate_tensors,
     )
@@ -160,10 +166,12 @@ def sensitivity(pre_path: str, int8: bytes, calib: np.ndarray, workdir: str, inp
     Path(q_path).write_bytes(int8)
     aug_q = os.path.join(workdir, "sens-int8-aug.onnx")
     x = calib[:n]
-    with _quiet():
+    with _quiet(), contextlib.chdir(workdir):
         modify_model_output_intermediate_tensors(q_path, aug_q)
         qdq_act = collect_activations(aug_q, _Reader(x, input_name, 16))
-        errors = compute_activation_error(create_activation_matching(qdq_act))
+        matched = create_activation_matching(qdq_act)
+        errors = {name: {"qdq_err": compute_signal_to_quantization_noice_ratio(m["pre_qdq"], m["post_qdq"])}
+                  for name, m in matched.items() if m.get("pre_qdq") and m.get("post_qdq")}
     g = onnx.load(pre_path, load_external_data=False).graph
     producers = {o: nd.name for nd in g.node for o in nd.output}
     consumers: dict[str, list[str]] = {}
