@@ -324,6 +324,7 @@ def infer_cmd(
     gain: Annotated[float | None, typer.Option(help="Stream: digital units per mV (int16 input).")] = None,
     baud: Annotated[int | None, typer.Option(help="Stream (serial): baud rate.")] = None,
     protocol: Annotated[str | None, typer.Option(help="Stream (serial): text or binary.")] = None,
+    channels: Annotated[str | None, typer.Option(help="Stream (brainflow): board rows to use, e.g. 1,2,3.")] = None,
     allow_causal: Annotated[bool, typer.Option(help="Stream: accept causal filtering for a zero-phase model.")] = True,
 ) -> None:
     """Classify records with an exported model: probabilities and decisions per class, per record."""
@@ -333,8 +334,9 @@ def infer_cmd(
     if stream:
         from .runtime.live import run_stream
 
-        opts = {k: v for k, v in dict(fs=fs, leads=leads.split(",") if leads else None, dtype=dtype, gain=gain,
-                                      baudrate=baud, protocol=protocol, realtime=realtime).items() if v is not None}
+        given = dict(fs=fs, leads=leads.split(",") if leads else None, dtype=dtype, gain=gain, baudrate=baud,
+                     protocol=protocol, channels=channels, realtime=realtime or None)
+        opts = {k: v for k, v in given.items() if v is not None}
         code = run_stream(stream, model=model, engine=engine, threads=threads, hop=hop, fmt=fmt, output=output,
                           allow_causal=allow_causal, source_options=opts)
         raise typer.Exit(code)
@@ -374,8 +376,7 @@ def infer_cmd(
         w.close()
     if tmp is not None:
         tmp.cleanup()
-    if fmt == "table" or output:
-        print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
+    print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
     raise typer.Exit(1 if failed else 0)
 
 # ------------------------------------------------------------------------------------------- export
@@ -476,7 +477,9 @@ def info_cmd(
 def main() -> None:
     """Entry point: turn ecgedge's own errors into one clear line and an exit code, never a traceback."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)  # typer.Exit(n) comes back as a return value without standalone mode
     except EcgedgeError as exc:
         _console(stderr=True).print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
