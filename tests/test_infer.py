@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_cli
 
 from ecgedge.errors import EcgedgeError

@@ -28,12 +28,12 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
     symbolic: torch's exporter falls back to the example's shape, without an error, where torch.export
     cannot keep a ``Dim``.
     """
+    import logging
+
     import onnx
     import torch
 
     from ..training.models import export_context, export_dynamic_shapes
-
-    import logging
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes, per export
     model = model.eval()
