@@ -86,8 +86,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         kept = f" ({r['int8']['kept_float']} layers float)" if r["int8"].get("kept_float") else ""
         lines.append(
-            f"| {r['arch']} | {r['parameters'] / 1e6:.2f} M | {r['fp32']['bytes'] / 1e6:.1f}"
-            f" | {r['int8']['bytes'] / 1e6:.1f}"
+            f"| {r['arch']} | {r['parameters'] / 1e6:.2f} M | {r['fp32']['bytes'] / 1e6:.2f}"
+            f" | {r['int8']['bytes'] / 1e6:.2f}"
             f" | {r['torch_eager_ms']:.2f} | {r['fp32']['ms']:.2f} | {r['int8']['ms']:.2f} | {r['int8_vs_eager']:.1f}x"
             f" | {r['int8_vs_ort_fp32']:.1f}x | {r['fp32']['val_auroc']:.4f} | {r['int8']['val_drop']:+.4f}{kept}"
             f" | {r['fp16']['val_drop']:+.4f} |")

@@ -420,10 +420,8 @@ def export_cmd(
     opts = options_from(prof, int8=int8, fp16=fp16, targets=(["onnx", *target] if target else None), flavour=flavour,
                         calib=calib, calib_size=calib_size, method=calib_method, per_channel=per_channel,
                         reduce_range=reduce_range, max_drop=max_drop, allow_drop=allow_drop,
-                        keep_float=kf if kf == "auto" else None, pt2_device=pt2_device, out=out, name=name,
-                        force=force or None, threads=threads or None)
-    if kf and kf != "auto":
-        opts.quant.keep_float = [n.strip() for n in kf.split(",") if n.strip()]
+                        keep_float=kf, pt2_device=pt2_device, out=out, name=name, force=force or None,
+                        threads=threads or None)
     from .export.pipeline import run_export
 
     run_export(checkpoint, opts, log=lambda m: print(m, flush=True))

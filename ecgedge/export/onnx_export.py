@@ -91,8 +91,30 @@ def to_fp16(data: bytes) -> bytes:
         warnings.simplefilter("ignore")
         # Resize/Range/shape arithmetic stay in float; LSTM/GRU in FP16 are not supported by every provider
         m16 = convert_float_to_float16(m, keep_io_types=True, op_block_list=["Range", "Resize", "LSTM", "GRU"])
+    _drop_duplicate_casts(m16.graph)
     _unique_node_names(m16.graph)
     return m16.SerializeToString()
+
+
+def _drop_duplicate_casts(graph) -> None:
+    """The FP16 converter puts a Cast before each blocked node's input; two blocked nodes reading one tensor get
+    two identical Casts writing the same output name, which is invalid ONNX. Keep the first of each."""
+    seen: dict[str, bytes] = {}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Cast" and len(node.output) == 1 and node.output[0] in seen:
+            if seen[node.output[0]] == _cast_key(node):
+                continue
+        for out in node.output:
+            seen.setdefault(out, _cast_key(node) if node.op_type == "Cast" else b"")
+        keep.append(node)
+    if len(keep) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(keep)
+
+
+def _cast_key(node) -> bytes:
+    return b"|".join([*(i.encode() for i in node.input), *(a.SerializeToString() for a in node.attribute)])
 
 
 def _unique_node_names(graph) -> None:

@@ -101,7 +101,10 @@ def options_from(profile: dict | None, **flags) -> ExportOptions:
                 if k not in ("max_drop", "allow_drop", "keep_float"):
                     raise EcgedgeError(f"unknown key gate.{k}", path=where,
                                        fix="valid: max_drop, allow_drop, keep_float")
-                setattr(o, k, v)
+                if k == "keep_float":
+                    _keep_float(o, q, v)
+                else:
+                    setattr(o, k, v)
         elif key == "tensorrt" and isinstance(value, dict):
             for k, v in value.items():
                 if k not in ("batch", "time", "workspace_mb"):
@@ -123,12 +126,24 @@ def options_from(profile: dict | None, **flags) -> ExportOptions:
     for k, v in flags.items():
         if v is None:
             continue
-        if k in q:
+        if k == "keep_float":
+            _keep_float(o, q, v)
+        elif k in q:
             q[k] = v
         else:
             setattr(o, k, v)
     o.quant = QuantOptions(**q)
     return o.validate()
+
+
+def _keep_float(o: ExportOptions, q: dict, value) -> None:
+    """``keep_float``: "auto" (search when the gate fails) or node names (a list or a comma-separated string)."""
+    if value == "auto":
+        o.keep_float = "auto"
+    elif isinstance(value, str):
+        q["keep_float"] = [n.strip() for n in value.split(",") if n.strip()]
+    else:
+        q["keep_float"] = [str(n) for n in value]
 
 
 def _sha256(path: str) -> str:

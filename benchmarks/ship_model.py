@@ -1,0 +1,115 @@
+"""Package a trained, exported model into ``ecgedge/models/`` with its card.
+
+    python benchmarks/ship_model.py RUN_DIR NAME [--export DIR]
+
+The INT8 ONNX (and only it) is copied into the package. The card records the contract, the recipe,
+the data store's key, how the model was chosen (validation fold only), the test-fold macro AUROC of
+FP32 and INT8 with bootstrap 95 % intervals (the test fold is evaluated here, once, through the same
+onnxruntime sessions and windows inference uses), and batch-1 latency on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _ms(fn, n=300):
+    for _ in range(20):
+        fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts) * 1e3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("name")
+    ap.add_argument("--export", default="", help="folder with ARCH.fp32.onnx / ARCH.int8.onnx (default: export it)")
+    ap.add_argument("--selection", default="", help="how this model was chosen (written into the card)")
+    a = ap.parse_args()
+
+    from ecgedge.artifact import read_info
+    from ecgedge.export.pipeline import options_from, run_export
+    from ecgedge.machine import describe
+    from ecgedge.metrics import evaluate
+    from ecgedge.runtime.ort import run_batched, session
+    from ecgedge.runtime.post import aggregate, probabilities
+    from ecgedge.training.checkpoint import load_checkpoint
+    from ecgedge.training.data import eval_windows, labels, make_split, open_store
+    from ecgedge.training.recipe import recipe_from_dict
+
+    run = Path(a.run)
+    ck = load_checkpoint(run / "model.safetensors")
+    arch = ck.arch
+    exp = Path(a.export) if a.export else run / "export"
+    if not (exp / f"{arch}.int8.onnx").exists():
+        run_export(run / "model.safetensors", options_from(None, int8=True, out=str(exp), keep_float="auto"))
+    fp32, int8 = exp / f"{arch}.fp32.onnx", exp / f"{arch}.int8.onnx"
+    c = ck.contract
+    r = recipe_from_dict(ck.meta["recipe"])
+    store = open_store(r)
+    y, classes, _ = labels(store, r)
+    split = make_split(store, r, y)
+    res = {}
+    for tag, f in (("fp32", fp32), ("int8", int8)):
+        s = session(f, threads=2)
+        for part, idx in (("validation", split.val), ("test", split.test)):
+            x, owner = eval_windows(store, idx, c.window, c.preprocessing.stride)
+            p = aggregate(probabilities(run_batched(s, x), c.multilabel), owner, len(idx), c.aggregate)
+            res[(tag, part)] = evaluate(y[idx], p, classes=list(classes), thresholds=list(c.thresholds or []),
+                                        bootstrap=1000)
+    s1, s8 = session(fp32, threads=1), session(int8, threads=1)
+    xx = np.random.default_rng(0).standard_normal((1, len(c.leads), c.window)).astype(np.float32)
+    lat = {"fp32_ms": _ms(lambda: s1.run(None, {"ecg": xx})), "int8_ms": _ms(lambda: s8.run(None, {"ecg": xx}))}
+    dest = ROOT / "ecgedge" / "models"
+    dest.mkdir(exist_ok=True)
+    fname = f"{a.name}.int8.onnx"
+    shutil.copyfile(int8, dest / fname)
+    info = read_info(dest / fname)
+
+    def pick(d):
+        return {"macro_auroc": d["macro_auroc"], "macro_auroc_ci": d.get("macro_auroc_ci"), "n_records": d["n_records"],
+                "per_class_auroc": {k: v["auroc"] for k, v in d["per_class"].items()}}
+
+    card = {
+        "name": a.name, "file": fname, "sha256": hashlib.sha256((dest / fname).read_bytes()).hexdigest(),
+        "bytes": (dest / fname).stat().st_size, "arch": arch, "n_parameters": ck.meta.get("n_parameters"),
+        "precision": "int8 (QDQ, U8S8 per-channel, MinMax calibration on 512 training-split windows)",
+        "kept_float": info.meta.get("kept_float", []),
+        "contract": c.to_dict(), "recipe": ck.meta["recipe"], "data": {
+            "dataset": r.data.dataset, "task": store.manifest.get("task"), "store_key": ck.meta.get("store_key"),
+            "split": split.description, "records": {"train": len(split.train), "validation": len(split.val),
+                                                    "test": len(split.test)}},
+        "selection": a.selection or "chosen by validation macro AUROC (fold 9); fold 10 (test) evaluated once",
+        "techniques": "random 2.5-s crops with the recipe's augmentations; test-time sliding windows (stride 1.25 s) "
+                      "aggregated by max; no ensembling, distillation or extra pretraining",
+        "validation": {"fp32": pick(res[("fp32", "validation")]), "int8": pick(res[("int8", "validation")])},
+        "test": {"fp32": pick(res[("fp32", "test")]), "int8": pick(res[("int8", "test")]),
+                 "macro_auroc_fp32": res[("fp32", "test")]["macro_auroc"],
+                 "macro_auroc_int8": res[("int8", "test")]["macro_auroc"]},
+        "latency_batch1_1thread": lat, "machine": describe(),
+        "created": time.strftime("%Y-%m-%d"),
+    }
+    (dest / f"{a.name}.card.json").write_text(json.dumps(card, indent=1, default=float) + "\n")
+    t8, t32 = card["test"]["int8"], card["test"]["fp32"]
+    print(f"{a.name}: {arch}, {card['bytes'] / 1e6:.2f} MB; test macro AUROC FP32 {t32['macro_auroc']:.4f} "
+          f"{t32['macro_auroc_ci']}, INT8 {t8['macro_auroc']:.4f} {t8['macro_auroc_ci']}; latency {lat}")
+
+
+if __name__ == "__main__":
+    main()
