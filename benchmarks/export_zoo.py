@@ -79,16 +79,17 @@ def measure(run_dir: Path, out_dir: Path, force: bool) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| model | params | FP32 MB | INT8 MB | eager ms | ORT FP32 ms | ORT INT8 ms | INT8 vs eager | "
-            "INT8 vs ORT FP32 | val AUROC FP32 | INT8 drop | FP16 drop |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-            "---:|---:|---:|\n")
+    head = ("| model | params | FP32 MB | INT8 MB | FP16 MB | eager ms | ORT FP32 ms | ORT INT8 ms | ORT FP16 ms | "
+            "INT8 vs eager | INT8 vs ORT FP32 | val AUROC FP32 | INT8 drop | FP16 drop |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = []
     for r in rows:
         kept = f" ({r['int8']['kept_float']} layers float)" if r["int8"].get("kept_float") else ""
         lines.append(
             f"| {r['arch']} | {r['parameters'] / 1e6:.2f} M | {r['fp32']['bytes'] / 1e6:.2f}"
-            f" | {r['int8']['bytes'] / 1e6:.2f}"
-            f" | {r['torch_eager_ms']:.2f} | {r['fp32']['ms']:.2f} | {r['int8']['ms']:.2f} | {r['int8_vs_eager']:.1f}x"
+            f" | {r['int8']['bytes'] / 1e6:.2f} | {r['fp16']['bytes'] / 1e6:.2f}"
+            f" | {r['torch_eager_ms']:.2f} | {r['fp32']['ms']:.2f} | {r['int8']['ms']:.2f} | {r['fp16']['ms']:.2f}"
+            f" | {r['int8_vs_eager']:.1f}x"
             f" | {r['int8_vs_ort_fp32']:.1f}x | {r['fp32']['val_auroc']:.4f} | {r['int8']['val_drop']:+.4f}{kept}"
             f" | {r['fp16']['val_drop']:+.4f} |")
     return head + "\n".join(lines) + "\n"

@@ -73,7 +73,7 @@ def read_info(path: str | os.PathLike[str]) -> ArtifactInfo:
     if kind == "onnx":
         meta = _onnx_meta(path)
     elif kind in ("tensorrt", "pt2"):
-        meta = _sidecar(path, kind)
+        meta = read_sidecar(path, kind)
     elif kind == "checkpoint":
         meta = _checkpoint_meta(path)
     else:
@@ -109,18 +109,38 @@ def _onnx_meta(path: str) -> dict:
     return meta
 
 
-def _sidecar(path: str, kind: str) -> dict:
-    side = path + SIDECAR_SUFFIX
+def read_sidecar(path: str | os.PathLike[str], kind: str, fmt: str | None = None) -> dict:
+    """The JSON beside an engine or package (``<file>.json``); ``fmt``: the exact format it must declare."""
+    side = os.fspath(path) + SIDECAR_SUFFIX
     if not os.path.exists(side):
-        raise EcgedgeError(f"no contract sidecar {os.path.basename(side)} beside this {kind} file", path=path,
-                           fix="keep the .json written by `ecgedge export` next to the engine")
+        raise EcgedgeError(f"no sidecar {os.path.basename(side)} beside this {kind} file", path=path,
+                           fix="keep the .json written by `ecgedge export` next to it (it holds the contract)")
     try:
         meta = json.loads(Path(side).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EcgedgeError(f"sidecar is not readable JSON ({exc})", path=side) from None
-    if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("ecgedge-"):
+    declared = meta.get("format") if isinstance(meta, dict) else None
+    if fmt is not None and declared != fmt:
+        raise EcgedgeError(f"sidecar format is {declared!r}, not {fmt!r}", path=side,
+                           fix=f"export the {kind} file again with `ecgedge export`")
+    if not str(declared or "").startswith("ecgedge-"):
         raise EcgedgeError("sidecar is not an ecgedge sidecar (no 'format')", path=side)
     return meta
+
+
+def output_paths(out_path: str | os.PathLike[str], force: bool, what: str) -> tuple[Path, Path]:
+    """``(file, sidecar)`` for writing ``what`` (e.g. "an engine"); refuses folders, and existing files unless
+    ``force``."""
+    out = Path(out_path)
+    side = Path(os.fspath(out) + SIDECAR_SUFFIX)
+    for p in (out, side):
+        if p.is_dir():
+            raise EcgedgeError(f"is a folder; cannot write {what} there", path=p)
+    existing = [p for p in (out, side) if p.exists()]
+    if existing and not force:
+        raise EcgedgeError(f"{', '.join(p.name for p in existing)} already exist(s)", path=out.parent,
+                           fix="pass force=True (--force) to replace, or choose another output path")
+    return out, side
 
 
 def _checkpoint_meta(path: str) -> dict:

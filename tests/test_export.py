@@ -16,7 +16,7 @@ from conftest import REPO, run_cli  # noqa: E402
 
 from ecgedge.artifact import read_info  # noqa: E402
 from ecgedge.errors import EcgedgeError  # noqa: E402
-from ecgedge.export.pipeline import load_profile, options_from  # noqa: E402
+from ecgedge.export.pipeline import load_profile, options_from, run_export  # noqa: E402
 from ecgedge.runtime.ort import session  # noqa: E402
 from ecgedge.training.checkpoint import load_checkpoint  # noqa: E402
 
@@ -222,3 +222,34 @@ def test_unexportable_operator_is_named():
     with pytest.raises(EcgedgeError, match="cannot be exported to ONNX") as e:
         export_fp32(Odd(), np.zeros((2, 12, 64), np.float32), "odd")
     assert "eigh" in str(e.value) or "linalg" in str(e.value)
+
+
+def test_checkpoint_without_contract_or_arch(tmp_path):
+    import json as _json
+
+    from safetensors.torch import save_file
+
+    for name, meta in (("nocontract", {"format": "ecgedge-checkpoint", "arch": "mobilenet1d"}),
+                       ("badcontract", {"format": "ecgedge-checkpoint", "arch": "mobilenet1d",
+                                        "contract": {"version": 1, "classes": []}})):
+        p = tmp_path / f"{name}.safetensors"
+        save_file({"w": torch.zeros(2)}, str(p), metadata={"ecgedge": _json.dumps(meta)})
+        r = run_cli("export", str(p), "--out", str(tmp_path / "o"))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "contract" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_tensorrt_flavour_is_symmetric_int8(tiny_run, tmp_path):
+    """The Q/DQ that TensorRT's explicit quantization consumes: int8 activations and weights, zero points 0."""
+    from onnx import numpy_helper
+
+    out = tmp_path / "trt"
+    run_export(tiny_run["checkpoint"], options_from(None, int8=True, flavour="tensorrt", out=str(out), threads=1,
+                                                    calib_size=64), log=lambda m: None)
+    m = onnx.load(str(out / "mobilenet1d.int8-trt.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    zps = [n.input[2] for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    assert zps
+    for z in zps:
+        assert inits[z].dtype == np.int8 and not inits[z].any(), z
+    assert read_info(out / "mobilenet1d.int8-trt.onnx").meta["flavour"] == "tensorrt"

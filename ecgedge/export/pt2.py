@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifact import SIDECAR_SUFFIX, output_paths
 from ..atomic import atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
 
 FORMAT = "ecgedge-pt2"
-SIDECAR_SUFFIX = ".json"
+
 METADATA_KEY = "ecgedge"
 DEVICES = ("cpu", "cuda")
 _VERSION = 1
@@ -51,15 +52,7 @@ def _check_output_paths(out_path: str | os.PathLike[str], force: bool) -> tuple[
     if out.suffix != ".pt2":
         raise EcgedgeError(f"an AOTInductor package must end in .pt2, not {out.suffix or '(no suffix)'!r}",
                            path=out, fix=f"use {out.with_suffix('.pt2').name}")
-    side = Path(os.fspath(out) + SIDECAR_SUFFIX)
-    for p in (out, side):
-        if p.is_dir():
-            raise EcgedgeError("is a folder; cannot write a package there", path=p)
-    existing = [p for p in (out, side) if p.exists()]
-    if existing and not force:
-        raise EcgedgeError(f"{', '.join(p.name for p in existing)} already exist(s)", path=out.parent,
-                           fix="pass force=True (--force) to replace, or choose another output path")
-    return out, side
+    return output_paths(out, force, "a package")
 
 
 def _write_sidecar(side: str | os.PathLike[str], meta: dict) -> None:

@@ -124,7 +124,8 @@ def quantize(pre_path: str, calib: np.ndarray, opts: QuantOptions, workdir: str,
         act, wt = QuantType.QUInt8, QuantType.QInt8
     else:
         act, wt = QuantType.QInt8, QuantType.QInt8
-        extra.update(ActivationSymmetric=True, WeightSymmetric=True)
+        # TensorRT consumes int8 Q/DQ with zero points 0 and fuses a float bias itself: no int32 bias Q/DQ
+        extra.update(ActivationSymmetric=True, WeightSymmetric=True, QuantizeBias=False)
     out = os.path.join(workdir, "int8.onnx")
     cache = os.path.join(workdir, f"calib-{opts.flavour}-{opts.method}.json")
     try:

@@ -58,12 +58,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifact import SIDECAR_SUFFIX, output_paths, read_sidecar
 from ..atomic import atomic_open, atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
 
 FORMAT = "ecgedge-tensorrt"
-SIDECAR_SUFFIX = ".json"
+
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_VERSION = (8, 5)
 _SIDECAR_VERSION = 1
@@ -196,16 +197,7 @@ def _cudart():
 
 def _check_output_paths(out_path: str | os.PathLike[str], force: bool) -> tuple[Path, Path]:
     """``(engine, sidecar)``; refuses folders, and existing files unless ``force``."""
-    out = Path(out_path)
-    side = Path(os.fspath(out) + SIDECAR_SUFFIX)
-    for p in (out, side):
-        if p.is_dir():
-            raise EcgedgeError("is a folder; cannot write an engine there", path=p)
-    existing = [p for p in (out, side) if p.exists()]
-    if existing and not force:
-        raise EcgedgeError(f"{', '.join(p.name for p in existing)} already exist(s)", path=out.parent,
-                           fix="pass force=True (--force) to replace, or choose another output path")
-    return out, side
+    return output_paths(out_path, force, "an engine")
 
 
 def _write_sidecar(side: str | os.PathLike[str], meta: dict) -> None:
@@ -215,17 +207,8 @@ def _write_sidecar(side: str | os.PathLike[str], meta: dict) -> None:
 
 
 def _read_sidecar(engine_path: str | os.PathLike[str]) -> dict:
+    meta = read_sidecar(engine_path, "engine", FORMAT)
     side = os.fspath(engine_path) + SIDECAR_SUFFIX
-    if not os.path.exists(side):
-        raise EcgedgeError(f"no sidecar {os.path.basename(side)} beside the engine", path=engine_path,
-                           fix="keep the .json written by `ecgedge export` next to the engine (it holds the contract)")
-    try:
-        meta = json.loads(Path(side).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EcgedgeError(f"sidecar is not readable JSON ({exc})", path=side) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise EcgedgeError(f"sidecar format is {meta.get('format') if isinstance(meta, dict) else None!r}, "
-                           f"not {FORMAT!r}", path=side, fix="build the engine with `ecgedge export --target tensorrt`")
     for key in ("contract", "tensorrt_version", "input_name", "output_name"):
         if key not in meta:
             raise EcgedgeError(f"sidecar lacks {key!r}", path=side)

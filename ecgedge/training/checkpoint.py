@@ -73,7 +73,15 @@ class Checkpoint:
         self.path, self.state, self.meta = path, state, meta
         if meta.get("format") != FORMAT:
             raise EcgedgeError("not an ecgedge checkpoint (no ecgedge header)", path=path)
-        self.contract = InputContract.from_dict(meta["contract"])
+        if not isinstance(meta.get("contract"), dict):
+            raise EcgedgeError("checkpoint has no input contract", path=path, where="contract",
+                               fix="it was not written by `ecgedge train`; retrain, or use a checkpoint from a run")
+        if not meta.get("arch"):
+            raise EcgedgeError("checkpoint does not name its architecture", path=path, where="arch")
+        try:
+            self.contract = InputContract.from_dict(meta["contract"])
+        except EcgedgeError as exc:
+            raise EcgedgeError(f"checkpoint's contract is unusable: {exc}", path=path) from None
 
     @property
     def arch(self) -> str:
