@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -341,23 +342,20 @@ def infer_cmd(
                           allow_causal=allow_causal, source_options=opts)
         raise typer.Exit(code)
     items = list(paths or [])
-    tmp = None
-    if demo:
-        import tempfile
-
-        from .io.wfdb_write import write_wfdb
-        from .simulate import simulated_ecg
-
-        tmp = tempfile.TemporaryDirectory(prefix="ecgedge-demo-")
-        items.append(write_wfdb(simulated_ecg(), tmp.name, "simulated"))
-    if not items:
+    if not items and not demo:
         raise EcgedgeError("nothing to classify", where="infer",
                            fix="give record files or folders, --demo for the built-in example, or --stream SOURCE")
     pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers)
     failed = 0
-    import contextlib
-
     with contextlib.ExitStack() as stack:
+        if demo:
+            import tempfile
+
+            from .io.wfdb_write import write_wfdb
+            from .simulate import simulated_ecg
+
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgedge-demo-"))
+            items.append(write_wfdb(simulated_ecg(), tmp, "simulated"))
         if output:
             from .atomic import atomic_open
 
@@ -374,8 +372,6 @@ def infer_cmd(
                 except EcgedgeError as exc:
                     print(f"warning: no plot for {p.name}: {exc}", file=sys.stderr)
         w.close()
-    if tmp is not None:
-        tmp.cleanup()
     print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
     raise typer.Exit(1 if failed else 0)
 

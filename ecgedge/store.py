@@ -50,7 +50,7 @@ class PrepareResult:
     failed: list[tuple[str, str]]
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -88,7 +88,7 @@ def source_hashes(paths: list[str], previous: dict | None = None) -> dict[str, d
         if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:
             out[p] = old
         else:
-            out[p] = {"sha256": _sha256(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            out[p] = {"sha256": sha256_file(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     return out
 
 

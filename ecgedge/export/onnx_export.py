@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import warnings
 
 import numpy as np
@@ -152,6 +151,3 @@ def torch_runner(model):
 
     return run
 
-
-def file_size(path: str | os.PathLike[str]) -> int:
-    return os.path.getsize(path)

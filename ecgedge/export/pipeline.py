@@ -9,7 +9,6 @@ check, and how it was made.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from .. import __version__
 from ..artifact import SIDECAR_SUFFIX
 from ..atomic import atomic_write_text
 from ..errors import EcgedgeError
+from ..store import sha256_file
 from .quantize import QuantOptions
 
 TARGETS = ("onnx", "tensorrt", "pt2")
@@ -146,14 +146,6 @@ def _keep_float(o: ExportOptions, q: dict, value) -> None:
         q["keep_float"] = [str(n) for n in value]
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class _Staging:
     """Artefacts are written here first and moved into ``out`` together at the end."""
 
@@ -269,7 +261,7 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
             "contract": contract.to_dict(), "arch": ck.arch, "arch_kwargs": ck.meta.get("arch_kwargs") or {},
             "ecgedge_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "n_parameters": n_params, "recipe_name": Path(str(ck.meta.get("recipe", {}).get("path", ""))).stem,
-            "source": {"checkpoint": os.path.basename(os.fspath(ckpt_path)), "sha256": _sha256(os.fspath(ckpt_path)),
+            "source": {"checkpoint": os.path.basename(os.fspath(ckpt_path)), "sha256": sha256_file(ckpt_path),
                        "store_key": ck.meta.get("store_key", ""), "epoch": ck.meta.get("epoch")},
             "metrics": ck.meta.get("metrics", {}), "opset": E.OPSET,
         }

@@ -90,19 +90,19 @@ def folder_windows(path: str | os.PathLike[str], contract: InputContract, *, cal
     """Calibration windows from a folder of records, conformed to the contract as inference does."""
     from ..dsp import Preprocessor
     from ..io import read_record
+    from ..runtime.predictor import conform, expand_paths
 
     root = Path(path)
     if not root.exists():
         raise EcgedgeError("calibration folder not found", path=root)
-    files = sorted(p for p in (root.rglob("*") if root.is_dir() else [root])
-                   if p.suffix.lower() == ".hea" or (p.suffix.lower() == ".mat" and not p.with_suffix(".hea").exists()))
+    files = list(expand_paths([str(root)]))
     if not files:
         raise EcgedgeError("no records (.hea/.mat) to calibrate on", path=root)
     prep = Preprocessor(contract.preprocessing)
     parts, problems = [], []
     for f in files:
         try:
-            parts.append(prep(read_record(f)).x)
+            parts.append(prep(conform(read_record(f), contract)[0]).x)
         except EcgedgeError as exc:
             problems.append(str(exc))
     if not parts:

@@ -63,6 +63,16 @@ class PT2RuntimeEngine(Engine):
         return self.impl.run(np.ascontiguousarray(x, np.float32))
 
 
+def open_model(model: str | os.PathLike[str] | None, engine: str = "auto",
+               threads: int | None = None) -> tuple[ArtifactInfo, Engine]:
+    """A model file (or a shipped model's name; None: the default) -> its contract and a ready engine."""
+    from ..artifact import read_info
+    from ..zoo import resolve
+
+    info = read_info(resolve(None if model is None else os.fspath(model)))
+    return info, open_engine(info, engine, threads)
+
+
 def open_engine(info: ArtifactInfo, engine: str = "auto", threads: int | None = None) -> Engine:
     if engine not in ENGINES:
         raise EcgedgeError(f"unknown engine {engine!r}", where="--engine", fix="one of " + ", ".join(ENGINES))

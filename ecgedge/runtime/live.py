@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 
 from ..errors import EcgedgeError
-from .post import probabilities
+from .post import decisions, probabilities
 
 
 @dataclass
@@ -35,13 +35,10 @@ class StreamClassifier:
 
     def __init__(self, model: str | None, fs_in: float, leads_in, units_in=None, *, engine: str = "auto",
                  threads: int = 0, hop: float | None = None, allow_causal: bool = True) -> None:
-        from ..artifact import read_info
-        from ..zoo import resolve
-        from .engines import open_engine
+        from .engines import open_model
 
-        self.info = read_info(resolve(model))
+        self.info, self.engine = open_model(model, engine, threads or None)
         self.contract = c = self.info.contract
-        self.engine = open_engine(self.info, engine, threads or None)
         self.fs_in, self.leads_in, self.units_in = fs_in, tuple(leads_in), units_in
         p = c.preprocessing
         self.hop = max(1, int(round(hop * p.fs))) if hop else (p.stride or p.window)
@@ -52,8 +49,6 @@ class StreamClassifier:
                                  "causally (the same band, with phase delay): results can differ from file inference")
         if p.norm_scope == "record":
             self.warnings.append("the model normalises whole records; a stream normalises each window")
-        t = c.thresholds
-        self.thresholds = np.array(t if t else [0.5] * len(c.classes))
         self.samples_in = 0
         self._reset()
 
@@ -70,9 +65,9 @@ class StreamClassifier:
         probs = probabilities(self.engine.run(w), self.contract.multilabel)
         done = time.monotonic()
         rows = []
-        for p, e in zip(probs, ends):
-            dec = p >= self.thresholds if self.contract.multilabel else np.eye(len(p), dtype=bool)[int(np.argmax(p))]
-            rows.append(StreamRow((self.t0_model + e) / self.contract.fs, p, dec, (done - t_arrival) * 1e3))
+        dec = decisions(probs, self.contract.thresholds, self.contract.multilabel)
+        for p, d, e in zip(probs, dec, ends):
+            rows.append(StreamRow((self.t0_model + e) / self.contract.fs, p, d, (done - t_arrival) * 1e3))
         return rows
 
     def push(self, data: np.ndarray, t_arrival: float | None = None) -> list[StreamRow]:

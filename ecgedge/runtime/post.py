@@ -20,6 +20,16 @@ def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def decisions(probs: np.ndarray, thresholds, multilabel: bool) -> np.ndarray:
+    """Positive classes: each probability at or above its threshold (0.5 where the contract has none), or the
+    single most probable class of a softmax model. ``probs`` is ``[..., classes]``."""
+    probs = np.asarray(probs)
+    if not multilabel:
+        return np.eye(probs.shape[-1], dtype=bool)[np.argmax(probs, axis=-1)]
+    t = np.asarray(thresholds if thresholds else [0.5] * probs.shape[-1], np.float64)
+    return probs >= t
+
+
 def aggregate(probs: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:
     """Per-record probabilities from per-window ones: ``max`` or ``mean`` over each record's windows."""
     out = np.zeros((n, probs.shape[1]), np.float64)

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import ArtifactInfo, read_info
 from ..errors import EcgedgeError
 from ..leads import normalize_lead
-from .engines import open_engine
-from .post import probabilities
+from .engines import open_model
+from .post import aggregate, decisions, probabilities
 
 RECORD_SUFFIXES = (".hea", ".mat")
 
@@ -134,6 +133,20 @@ def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
     return out, [f"lead(s) {', '.join(derivable)} derived from I and II (Einthoven/Goldberger)"]
 
 
+def conform(sig, contract):
+    """``sig`` checked against and completed for the contract (rate high enough for the band, every lead
+    present or derivable); returns it and the warnings. Preprocessing (resampling, filtering,
+    normalisation, windows) is the kernel's, after this."""
+    band = contract.preprocessing.band
+    hi = band[1] if band else None
+    if hi and sig.fs / 2 <= hi:
+        raise EcgedgeError(
+            f"sampled at {sig.fs:g} Hz, which cannot hold the {hi:g} Hz that the model's band-pass keeps "
+            f"(needs more than {2 * hi:g} Hz)", path=sig.path or sig.name, where="fs",
+            fix="use a model trained with a lower band edge or a recording at a higher rate")
+    return conform_leads(sig, contract.leads, bool(contract.extra.get("derive_limb_leads", True)))
+
+
 # ------------------------------------------------------------------------------------------------
 # The predictor
 # ------------------------------------------------------------------------------------------------
@@ -146,20 +159,13 @@ class Predictor:
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
                  batch: int = 256, workers: int | None = None, backend: str | None = None) -> None:
-        from ..zoo import resolve
-
-        path = resolve(None if model is None else os.fspath(model))
-        self.info: ArtifactInfo = read_info(path)
+        self.info, self.engine = open_model(model, engine, threads or None)
         self.contract = self.info.contract
-        self.engine = open_engine(self.info, engine, threads or None)
         from ..dsp import Preprocessor
 
         self.pre = Preprocessor(self.contract.preprocessing, backend=backend)
         self.batch = max(1, min(batch, self.engine.max_batch))
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-        t = self.contract.thresholds
-        self.thresholds = np.array(t if t else [0.5] * len(self.contract.classes), np.float64)
-        self.allow_derived = bool(self.contract.extra.get("derive_limb_leads", True))
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -182,8 +188,7 @@ class Predictor:
                 sig = read_record(path)
             pred.warnings.extend(sig.warnings)
             pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
-            self._check_rate(sig)
-            sig, notes = conform_leads(sig, self.contract.leads, self.allow_derived)
+            sig, notes = conform(sig, self.contract)
             pred.warnings.extend(notes)
             out = self.pre(sig)
             pred.warnings.extend(out.warnings)
@@ -203,25 +208,12 @@ class Predictor:
             pred.error = f"{path}: {type(exc).__name__}: {exc}"
         return pred, None
 
-    def _check_rate(self, sig) -> None:
-        band = self.contract.preprocessing.band
-        hi = band[1] if band else None
-        if hi and sig.fs / 2 <= hi:
-            raise EcgedgeError(
-                f"sampled at {sig.fs:g} Hz, which cannot hold the {hi:g} Hz that the model's band-pass keeps "
-                f"(needs more than {2 * hi:g} Hz)", path=sig.path or sig.name, where="fs",
-                fix="use a model trained with a lower band edge or a recording at a higher rate")
-
     def _finish(self, pred: Prediction, logits: np.ndarray) -> Prediction:
         wp = probabilities(logits, self.contract.multilabel)
         pred.window_probabilities = wp
         pred.n_windows = len(wp)
-        pred.probabilities = wp.max(axis=0) if self.contract.aggregate == "max" else wp.mean(axis=0)
-        if self.contract.multilabel:
-            pred.decisions = pred.probabilities >= self.thresholds
-        else:
-            pred.decisions = np.zeros(len(self.classes), bool)
-            pred.decisions[int(np.argmax(pred.probabilities))] = True
+        pred.probabilities = aggregate(wp, np.zeros(len(wp), np.intp), 1, self.contract.aggregate)[0]
+        pred.decisions = decisions(pred.probabilities, self.contract.thresholds, self.contract.multilabel)
         return pred
 
     def _run(self, x: np.ndarray) -> np.ndarray:
