@@ -171,9 +171,13 @@ def test_raw_int16_over_pipe() -> None:
     gain, baseline = 200.0, 12.0
     r, t = _feed_pipe(digital.astype("<i2").tobytes(), seed=1)
     src = RawStream(r, fs=250, leads="I,II,V1", dtype="int16", gain=gain, baseline=baseline, chunk_samples=64)
+    pump = Pump(src)
     try:
-        chunks = Pump(src).samples(3000)
+        chunks = pump.samples(3000)
     finally:
+        # stop the reader before closing its descriptor: a reader still polling a closed fd number would read
+        # from whatever pipe the next test opens under the same number
+        pump.stop()
         t.join(5)
         os.close(r)
     out = concat(chunks)
