@@ -375,6 +375,75 @@ def infer_cmd(
     print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
     raise typer.Exit(1 if failed else 0)
 
+# -------------------------------------------------------------------------------------------- bench
+def _csv(value: str | None, cast=str, where: str = "") -> tuple | None:
+    if not value:
+        return None
+    try:
+        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise EcgedgeError(f"cannot read {value!r} as a comma-separated list", where=where) from None
+
+
+@app.command("bench")
+def bench_cmd(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Exported models (.onnx/.engine/.pt2), folders of them, or shipped names (default: the shipped "
+             "models).")] = None,
+    engines: Annotated[str | None, typer.Option(help="Comma-separated: ort, ort-cuda, tensorrt, pt2 "
+                                                     "(default: every engine that runs each model here).")] = None,
+    precisions: Annotated[str | None, typer.Option(help="Comma-separated: fp32, fp16, int8 (default: all).")] = None,
+    batches: Annotated[str, typer.Option(help="Batch sizes for the throughput sweep.")] = "1,8,32,128,512",
+    threads: Annotated[int, typer.Option(help="Engine intra-op threads (0: the engine's choice).")] = 0,
+    seconds: Annotated[float, typer.Option(help="Wall time per latency and per throughput measurement.")] = 1.0,
+    data: Annotated[str | None, typer.Option(help="Held-out records: a data set name or a folder (default: the "
+                                                  "test folds the model's contract names).")] = None,
+    labels: Annotated[str | None, typer.Option(help="Labels CSV for --data FOLDER.")] = None,
+    folds: Annotated[str | None, typer.Option(help="Held-out folds, e.g. 10 (default: the contract's).")] = None,
+    max_records: Annotated[int, typer.Option(help="Use at most this many held-out records (0: all).")] = 0,
+    accuracy: Annotated[bool, typer.Option(help="Measure AUROC on the held-out records.")] = True,
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for bench.json and bench.png.")] = "bench-results",
+    name: Annotated[str, typer.Option(help="File stem of the JSON and PNG.")] = "bench",
+    markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown (for a README).")] = False,
+) -> None:
+    """Latency, throughput, memory and held-out AUROC for each model x engine x precision, on this machine."""
+    from .runtime import bench
+
+    opts = bench.BenchOptions(
+        engines=_csv(engines, where="--engines"), precisions=_csv(precisions, str.lower, "--precisions"),
+        batches=_csv(batches, int, "--batches") or bench.DEFAULT_BATCHES, threads=threads, seconds=seconds,
+        accuracy=accuracy, data=data, labels=labels, folds=_csv(folds, int, "--folds"), max_records=max_records)
+    for e in opts.engines or ():
+        if e not in ("ort", "ort-cuda", "tensorrt", "pt2"):
+            raise EcgedgeError(f"unknown engine {e!r}", where="--engines", fix="ort, ort-cuda, tensorrt or pt2")
+    if any(b < 1 for b in opts.batches):
+        raise EcgedgeError("batch sizes must be at least 1", where="--batches")
+    if seconds <= 0:
+        raise EcgedgeError("--seconds must be positive", where="--seconds")
+    machine = bench.machine_report()
+    rows, settings = bench.run_bench(models, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if not rows:
+        raise EcgedgeError("nothing was measured", where="ecgedge bench",
+                           fix="check --engines/--precisions against the models given")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    js, png = Path(out) / f"{name}.json", Path(out) / f"{name}.png"
+    bench.write_results(rows, settings, machine, js)
+    cpu = machine.get("cpu_model") or machine.get("machine")
+    gpus = ", ".join(g["name"] for g in machine.get("gpus") or [])
+    title = f"{cpu}, {machine.get('cores')} cores" + (f", {gpus}" if gpus else "")
+    print(bench.table(rows))
+    if markdown:
+        print()
+        print(bench.markdown(rows, machine))
+    drawn = bench.plot(rows, png, title)
+    print(f"\nmachine: {title}; held-out: {next((r.heldout for r in rows if r.heldout), 'not measured')}",
+          file=sys.stderr)
+    print(f"wrote {js}" + (f" and {png}" if drawn else " (no plot: pip install 'ecgedge[plot]' for matplotlib)"),
+          file=sys.stderr)
+    failed = [r for r in rows if r.status == "failed"]
+    raise typer.Exit(1 if failed else 0)
+
+
 # ------------------------------------------------------------------------------------------- export
 @app.command("export")
 def export_cmd(

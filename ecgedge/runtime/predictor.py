@@ -147,6 +147,45 @@ def conform(sig, contract):
     return conform_leads(sig, contract.leads, bool(contract.extra.get("derive_limb_leads", True)))
 
 
+def prepare_record(item, contract, pre) -> tuple[Prediction, np.ndarray | None]:
+    """Read (if a path) and preprocess one record for ``contract`` with the Preprocessor ``pre``: its Prediction
+    shell and its windows ``[n, leads, window]`` (or the Prediction with ``error`` set and None)."""
+    from ..signal import Signal
+
+    name = item.name if isinstance(item, Signal) else Path(os.fspath(item)).stem
+    path = item.path if isinstance(item, Signal) else os.fspath(item)
+    pred = Prediction(name, path, contract.classes)
+    try:
+        if isinstance(item, Signal):
+            sig = item
+        else:
+            from ..io import read_record
+
+            sig = read_record(path)
+        pred.warnings.extend(sig.warnings)
+        pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
+        sig, notes = conform(sig, contract)
+        pred.warnings.extend(notes)
+        out = pre(sig)
+        pred.warnings.extend(out.warnings)
+        x = out.x
+        p = contract.preprocessing
+        n_model = int(round(sig.n_samples * p.fs / sig.fs))
+        if n_model < p.window:
+            pred.warnings.append(f"record is {sig.duration:.2f} s, shorter than the model's "
+                                 f"{p.window / p.fs:g}-s window: padded ({p.pad})")
+        stride = p.stride or p.window
+        starts = np.minimum(np.arange(len(x)) * stride, max(n_model - p.window, 0)) / p.fs
+        pred.window_starts = starts
+        return pred, x
+    except EcgedgeError as exc:
+        pred.error = str(exc)
+    except (OSError, ValueError, MemoryError) as exc:  # unreadable file system objects, absurd sizes
+        pred.error = f"{path}: {type(exc).__name__}: {exc}"
+    return pred, None
+
+
+
 # ------------------------------------------------------------------------------------------------
 # The predictor
 # ------------------------------------------------------------------------------------------------
@@ -174,39 +213,7 @@ class Predictor:
     # -- one record -------------------------------------------------------------------------------
     def prepare(self, item) -> tuple[Prediction, np.ndarray | None]:
         """Read (if a path) and preprocess one record: its Prediction shell and its windows (or an error)."""
-        from ..signal import Signal
-
-        name = item.name if isinstance(item, Signal) else Path(os.fspath(item)).stem
-        path = item.path if isinstance(item, Signal) else os.fspath(item)
-        pred = Prediction(name, path, self.classes)
-        try:
-            if isinstance(item, Signal):
-                sig = item
-            else:
-                from ..io import read_record
-
-                sig = read_record(path)
-            pred.warnings.extend(sig.warnings)
-            pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
-            sig, notes = conform(sig, self.contract)
-            pred.warnings.extend(notes)
-            out = self.pre(sig)
-            pred.warnings.extend(out.warnings)
-            x = out.x
-            p = self.contract.preprocessing
-            n_model = int(round(sig.n_samples * p.fs / sig.fs))
-            if n_model < p.window:
-                pred.warnings.append(f"record is {sig.duration:.2f} s, shorter than the model's "
-                                     f"{p.window / p.fs:g}-s window: padded ({p.pad})")
-            stride = p.stride or p.window
-            starts = np.minimum(np.arange(len(x)) * stride, max(n_model - p.window, 0)) / p.fs
-            pred.window_starts = starts
-            return pred, x
-        except EcgedgeError as exc:
-            pred.error = str(exc)
-        except (OSError, ValueError, MemoryError) as exc:  # unreadable file system objects, absurd sizes
-            pred.error = f"{path}: {type(exc).__name__}: {exc}"
-        return pred, None
+        return prepare_record(item, self.contract, self.pre)
 
     def _finish(self, pred: Prediction, logits: np.ndarray) -> Prediction:
         wp = probabilities(logits, self.contract.multilabel)

@@ -53,6 +53,9 @@ class Split:
     val: np.ndarray
     test: np.ndarray
     description: str
+    #: the folds of the data set's ``fold`` column that make the validation and test splits
+    val_folds: tuple[int, ...] = ()
+    test_folds: tuple[int, ...] = ()
 
 
 def labels(store: PreparedStore, r: Recipe) -> tuple[np.ndarray, tuple[str, ...], bool]:
@@ -75,6 +78,7 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
         train = np.flatnonzero((folds >= 1) & (folds <= 8))
         val, test = np.flatnonzero(folds == 9), np.flatnonzero(folds == 10)
         desc = "folds 1-8 train, 9 validation, 10 test"
+        val_f, test_f = {9}, {10}
     else:
         k = r.data.cv_fold
         if not 0 <= k < 5:
@@ -99,7 +103,7 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
         if len(idx) == 0:
             raise EcgedgeError(f"the {name} split is empty", where="data.split",
                                fix="check the folds of this data set (ecgedge data info)")
-    return Split(train, val, test, desc)
+    return Split(train, val, test, desc, tuple(sorted(val_f)), tuple(sorted(test_f)))
 
 
 def crop_batch(store: PreparedStore, idx: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:

@@ -143,6 +143,10 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         preprocessing=Preprocessing_with_window(store, window, stride),
         aggregate=r.preprocessing.aggregate, multilabel=multilabel, dataset=store.manifest["dataset"],
         task=r.data.one_vs_rest and f"{r.data.one_vs_rest} vs rest" or store.manifest["task"],
+        # where this model's held-out records are, so `ecgedge bench` measures it on data no choice saw
+        extra={"heldout": {"dataset": store.manifest["dataset"], "task": store.manifest["task"],
+                           "validation_folds": list(split.val_folds), "test_folds": list(split.test_folds),
+                           "train_size": int(r.data.train_size or 0)}},
     )
 
     # -- state: fresh or resumed -----------------------------------------------------------------
