@@ -82,6 +82,18 @@ def main() -> None:
     shutil.copyfile(int8, dest / fname)
     info = read_info(dest / fname)
 
+    p = c.preprocessing
+    tr = ck.meta["recipe"].get("transfer") or {}
+    techniques = (f"random {p.window / p.fs:g}-s crops with the recipe's augmentations; test-time sliding windows "
+                  f"(stride {(p.stride or p.window) / p.fs:g} s) aggregated by {c.aggregate}; no ensembling or "
+                  "distillation")
+    if tr.get("init"):
+        techniques += (f"; fine-tuned from the PTB-XL-pretrained {arch} ({tr['init']}), mode {tr.get('mode')}, "
+                       f"discriminative lr factor {tr.get('discriminative_lr')}, first layer adapted to "
+                       f"{len(c.leads)} lead(s) by {tr.get('lead_adapt')!r}")
+    else:
+        techniques += "; no extra pretraining"
+
     def pick(d):
         return {"macro_auroc": d["macro_auroc"], "macro_auroc_ci": d.get("macro_auroc_ci"), "n_records": d["n_records"],
                 "per_class_auroc": {k: v["auroc"] for k, v in d["per_class"].items()}}
@@ -95,9 +107,8 @@ def main() -> None:
             "dataset": r.data.dataset, "task": store.manifest.get("task"), "store_key": ck.meta.get("store_key"),
             "split": split.description, "records": {"train": len(split.train), "validation": len(split.val),
                                                     "test": len(split.test)}},
-        "selection": a.selection or "chosen by validation macro AUROC (fold 9); fold 10 (test) evaluated once",
-        "techniques": "random 2.5-s crops with the recipe's augmentations; test-time sliding windows (stride 1.25 s) "
-                      "aggregated by max; no ensembling, distillation or extra pretraining",
+        "selection": a.selection or "chosen by validation macro AUROC; the test folds evaluated once",
+        "techniques": techniques,
         "validation": {"fp32": pick(res[("fp32", "validation")]), "int8": pick(res[("int8", "validation")])},
         "test": {"fp32": pick(res[("fp32", "test")]), "int8": pick(res[("int8", "test")]),
                  "macro_auroc_fp32": res[("fp32", "test")]["macro_auroc"],

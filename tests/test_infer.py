@@ -283,3 +283,22 @@ def test_default_model_card_and_quick_start():
 def test_repo_has_no_scratch_files():
     scratch = [p.name for p in REPO.iterdir() if p.suffix in (".data",) or p.name == "sym_shape_infer_temp.onnx"]
     assert not scratch, f"scratch files left in the repository root: {scratch}"
+
+
+def test_single_lead_model_takes_a_records_only_lead_or_lead_i(data):
+    """A single-lead model (the shipped AF model's lead is the hand-held device's "ECG") accepts a record's only
+    lead, or lead I of a multi-lead record, with a warning; a record with neither is an error naming a model."""
+    from ecgedge.runtime.predictor import conform_leads
+
+    one = read_record(data / "physionet2017" / "training2017" / "A00001.hea")
+    out, notes = conform_leads(one, ("ECG",))
+    assert out.leads == ("ECG",) and out.n_leads == 1 and notes == []
+    out, notes = conform_leads(one, ("I",))
+    assert out.leads == ("I",) and np.array_equal(out.data, one.data) and "only lead" in notes[0]
+    twelve = read_record(next((data / "ptb-xl" / "records100").rglob("*.hea")))
+    out, notes = conform_leads(twelve, ("ECG",))
+    assert out.leads == ("ECG",) and np.array_equal(out.data[0], twelve.data[twelve.leads.index("I")])
+    assert "lead I" in notes[0]
+    mitdb = read_record(data / "wfdb-examples" / "100.hea")  # MLII + V5: two leads, no lead I
+    with pytest.raises(EcgedgeError, match="lacks lead"):
+        conform_leads(mitdb, ("ECG",))

@@ -428,7 +428,10 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                 continue
             held = None
             if opts.accuracy:
-                key = hashlib.sha256((info.contract.to_json() + repr(asdict(opts))).encode()).hexdigest()[:16]
+                c = info.contract
+                what = json.dumps([c.preprocessing.to_dict(), list(c.classes), c.dataset, c.task,
+                                   (c.extra or {}).get("heldout"), repr(asdict(opts))], sort_keys=True, default=str)
+                key = hashlib.sha256(what.encode()).hexdigest()[:16]
                 if key not in held_cache:
                     try:
                         t0 = time.perf_counter()

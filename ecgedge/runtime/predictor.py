@@ -107,19 +107,42 @@ _DERIVE = {
 }
 
 
+def _model_hint(leads) -> str:
+    """The fix for a record whose leads a model lacks: a shipped model that fits, if there is one."""
+    from ..zoo import shipped
+
+    fits = [name for name, card in shipped().items()
+            if len(card["contract"]["preprocessing"]["leads"]) <= max(1, len(leads))
+            and (len(card["contract"]["preprocessing"]["leads"]) == 1
+                 or set(card["contract"]["preprocessing"]["leads"]) <= set(leads))]
+    hint = f" (shipped: {', '.join(f'--model {n}' for n in fits)})" if fits else ""
+    return "use a model trained on the leads this record has" + hint + " (ecgedge info MODEL lists a model's leads)"
+
+
 def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
     """``sig`` with every lead in ``needed`` present: limb leads derived from I and II where missing."""
     have = set(sig.leads)
     missing = [lead for lead in needed if normalize_lead(lead) not in have]
     if not missing:
         return sig, []
+    if len(needed) == 1 and (sig.n_leads == 1 or "I" in have):
+        # A single-lead model (e.g. trained on a hand-held device's lead I-like "ECG" channel): a record's only
+        # lead, or else its lead I, is the documented substitute.
+        src = sig.leads[0] if sig.n_leads == 1 else "I"
+        i = sig.leads.index(src)
+        from dataclasses import replace
+
+        one = replace(sig, data=sig.data[i:i + 1], leads=(normalize_lead(needed[0]),),
+                      units=tuple(sig.units[i:i + 1]) or ("mV",))
+        why = "its only lead" if sig.n_leads == 1 else "lead I"
+        return one, [f"single-lead model: its lead {needed[0]!r} is the record's {why} ({src!r})"]
     derivable = [m for m in missing if m in _DERIVE and all(s in have for s in _DERIVE[m][0])]
     if not allow_derived or len(derivable) != len(missing):
         hard = [m for m in missing if m not in derivable] if allow_derived else missing
         raise EcgedgeError(
             f"lacks lead(s) {', '.join(hard)} that the model needs (record has {', '.join(sig.leads) or 'none'})",
             path=sig.path or sig.name, where="leads",
-            fix="use a model trained on the leads this record has (ecgedge info MODEL lists a model's leads)")
+            fix=_model_hint(sig.leads))
     from dataclasses import replace
 
     rows, names, units = [sig.data], list(sig.leads), list(sig.units)
