@@ -136,3 +136,28 @@ def test_bench_refuses_what_it_cannot_measure(tiny_run, tmp_path):
     r = run_cli("bench", str(empty), "-o", str(tmp_path))
     assert r.returncode == 2 and "no exported models" in r.stderr
     assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.parametrize("name", sorted(__import__("ecgedge.zoo", fromlist=["shipped"]).shipped()))
+def test_shipped_model_card_is_reproduced(name, data, tmp_path):
+    """`ecgedge bench` on a shipped model, on the held-out records its contract names, gives the card's INT8
+    test AUROC: the card's number is what the file in the package does through the runtime."""
+    from ecgedge.zoo import shipped
+
+    card = shipped()[name]
+    r = run_cli("bench", name, "--engines", "ort", "--batches", "1", "--seconds", "0.02", "--threads", "1",
+                "-o", str(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stderr
+    row = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
+    assert row["heldout"].endswith(f"{card['test']['int8']['n_records']} records")
+    assert row["macro_auroc"] == pytest.approx(card["test"]["macro_auroc_int8"], abs=1e-6)
+
+
+def test_worker_memory_is_its_own(tiny_run):
+    """A worker reports its own peak, not its parent's (ru_maxrss survives fork + exec; VmHWM does not)."""
+    ballast = np.ones(600 * 2**20 // 8)  # 600 MiB resident in this (the parent) process
+    job = {"path": str(tiny_run["int8"]), "engine": "ort", "threads": 1, "batches": [1], "seconds": 0.01,
+           "min_runs": 5}
+    res = bench._spawn(job, timeout=120)
+    assert ballast.sum() > 0 and "error" not in res, res
+    assert 20 < res["batch1_rss_mib"] <= res["peak_rss_mib"] < 400

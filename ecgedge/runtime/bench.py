@@ -142,7 +142,7 @@ class HeldOut:
     description: str
     names: list[str]
     y: np.ndarray  # [records, classes] 0/1
-    windows: np.ndarray  # [n, leads, window] float32
+    windows: np.ndarray | None  # [n, leads, window] float32
     owner: np.ndarray  # [n] record index
     failed: list[str] = field(default_factory=list)
 
@@ -231,6 +231,15 @@ def _rss_mib() -> float:
 
 
 def _peak_rss_mib() -> float:
+    """Peak resident memory of this process's address space. On Linux VmHWM, not ``ru_maxrss``: the latter
+    survives exec, so a worker would report its (larger) parent's peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -439,6 +448,7 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                         np.save(Path(tmp) / f"{key}.npy", h.windows)
                         log(f"held-out set: {h.description}, {len(h.windows)} windows "
                             f"({time.perf_counter() - t0:.1f} s to read and preprocess)")
+                        h.windows = None  # the workers read the file; the parent need not hold them
                         held_cache[key] = h
                     except EcgedgeError as exc:
                         if opts.data or opts.folds or opts.labels:  # the user's own choice: fail, do not guess
