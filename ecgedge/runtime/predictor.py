@@ -115,8 +115,8 @@ def _model_hint(leads) -> str:
             if len(card["contract"]["preprocessing"]["leads"]) <= max(1, len(leads))
             and (len(card["contract"]["preprocessing"]["leads"]) == 1
                  or set(card["contract"]["preprocessing"]["leads"]) <= set(leads))]
-    hint = f" (shipped: {', '.join(f'--model {n}' for n in fits)})" if fits else ""
-    return "use a model trained on the leads this record has" + hint + " (ecgedge info MODEL lists a model's leads)"
+    hint = f", e.g. the shipped {' or '.join(f'--model {n}' for n in fits)}" if fits else ""
+    return f"use a model trained on the leads this record has{hint}; `ecgedge info MODEL` lists a model's leads"
 
 
 def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
