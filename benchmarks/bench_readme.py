@@ -20,7 +20,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result")
     args = ap.parse_args()
-    path = Path(args.result)
+    path = Path(args.result).resolve()
     doc = json.loads(path.read_text())
     rows = [Row(**r) for r in doc["rows"]]
     m, st = doc["machine"], doc["settings"]
