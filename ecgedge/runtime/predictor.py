@@ -111,10 +111,12 @@ def _model_hint(leads) -> str:
     """The fix for a record whose leads a model lacks: a shipped model that fits, if there is one."""
     from ..zoo import shipped
 
-    fits = [name for name, card in shipped().items()
-            if len(card["contract"]["preprocessing"]["leads"]) <= max(1, len(leads))
-            and (len(card["contract"]["preprocessing"]["leads"]) == 1
-                 or set(card["contract"]["preprocessing"]["leads"]) <= set(leads))]
+    def fits_model(needed) -> bool:
+        if len(needed) == 1:  # conform_leads' single-lead substitute: the record's only lead, or its lead I
+            return len(leads) == 1 or "I" in leads or needed[0] in leads
+        return set(needed) <= set(leads)
+
+    fits = [name for name, card in shipped().items() if fits_model(card["contract"]["preprocessing"]["leads"])]
     hint = f", e.g. the shipped {' or '.join(f'--model {n}' for n in fits)}" if fits else ""
     return f"use a model trained on the leads this record has{hint}; `ecgedge info MODEL` lists a model's leads"
 
