@@ -39,11 +39,11 @@ def main() -> None:
         "",
         "The frontier (no other row is faster and at least as accurate):",
         "",
-        markdown(front, m),
+        markdown(front),
         "",
         "<details><summary>every model, engine and precision</summary>",
         "",
-        markdown(rows, m),
+        markdown(rows),
         "",
         "</details>",
     ]

@@ -26,14 +26,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "export-zoo.json"
 
 
 def _median_ms(fn, n: int = 300, warmup: int = 20) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = np.empty(n)
-    for i in range(n):
-        t = time.perf_counter()
-        fn()
-        ts[i] = time.perf_counter() - t
-    return float(np.median(ts) * 1e3)
+    from ecgedge.runtime.bench import time_calls
+
+    return float(np.median(time_calls(fn, min_runs=n, warmup=warmup)) * 1e3)
 
 
 def measure(run_dir: Path, out_dir: Path, force: bool) -> dict:

@@ -26,24 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-def _time(fn, sync, runs: int, warmup: int = 10) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    sync()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return np.asarray(ts)
-
-
 def main() -> None:  # noqa: PLR0915 - one measurement loop, read top to bottom
     import torch
 
     from ecgedge.machine import describe
-    from ecgedge.runtime.bench import machine_report, windows_per_record
+    from ecgedge.runtime.bench import machine_report, time_calls, windows_per_record
     from ecgedge.training.checkpoint import load_checkpoint
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,7 +96,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement loop, read top to bottom
                 try:
                     with torch.no_grad():
                         fn = fn_for(x)
-                        t = _time(fn, sync, a.runs if b <= 512 else max(10, a.runs // 10))
+                        t = time_calls(fn, min_runs=a.runs if b <= 512 else max(10, a.runs // 10), warmup=10, sync=sync)
                 except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:  # e.g. out of memory at 4096
                     rows.append({"mode": mode, "dtype": dname, "batch": b, "error": str(exc)[:200]})
                     print(f"{mode:9s} {dname} batch {b:5d}: failed ({str(exc)[:80]})", flush=True)

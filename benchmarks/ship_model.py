@@ -24,17 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _ms(fn, n=300):
-    for _ in range(20):
-        fn()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1e3)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")
@@ -47,10 +36,11 @@ def main() -> None:
     from ecgedge.export.pipeline import options_from, run_export
     from ecgedge.machine import describe
     from ecgedge.metrics import evaluate
+    from ecgedge.runtime.bench import time_calls
     from ecgedge.runtime.ort import run_batched, session
     from ecgedge.runtime.post import aggregate, probabilities
     from ecgedge.training.checkpoint import load_checkpoint
-    from ecgedge.training.data import eval_windows, labels, make_split, open_store
+    from ecgedge.training.data import eval_windows, heldout_extra, labels, make_split, open_store
     from ecgedge.training.recipe import recipe_from_dict
 
     run = Path(a.run)
@@ -75,7 +65,8 @@ def main() -> None:
                                         bootstrap=1000)
     s1, s8 = session(fp32, threads=1), session(int8, threads=1)
     xx = np.random.default_rng(0).standard_normal((1, len(c.leads), c.window)).astype(np.float32)
-    lat = {"fp32_ms": _ms(lambda: s1.run(None, {"ecg": xx})), "int8_ms": _ms(lambda: s8.run(None, {"ecg": xx}))}
+    lat = {f"{tag}_ms": float(np.median(time_calls(lambda s=s: s.run(None, {"ecg": xx}), min_runs=300, warmup=20))
+                              * 1e3) for tag, s in (("fp32", s1), ("int8", s8))}
     dest = ROOT / "ecgedge" / "models"
     dest.mkdir(exist_ok=True)
     fname = f"{a.name}.int8.onnx"
@@ -87,10 +78,7 @@ def main() -> None:
         from ecgedge.export.onnx_export import set_metadata
 
         cd = info.contract.to_dict()
-        cd["extra"] = {**(cd.get("extra") or {}), "heldout": {
-            "dataset": store.manifest["dataset"], "task": store.manifest["task"],
-            "validation_folds": list(split.val_folds), "test_folds": list(split.test_folds),
-            "train_size": int(r.data.train_size or 0)}}
+        cd["extra"] = {**(cd.get("extra") or {}), "heldout": heldout_extra(store, r, split)}
         meta = {k: v for k, v in info.meta.items() if k not in ("format", "version")}
         (dest / fname).write_bytes(set_metadata((dest / fname).read_bytes(), {**meta, "contract": cd}))
         info = read_info(dest / fname)

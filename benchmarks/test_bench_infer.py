@@ -29,14 +29,9 @@ NAME = "ptbxl-superdiagnostic"
 
 
 def _median(fn, n):
-    for _ in range(min(10, n)):
-        fn()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    from ecgedge.runtime.bench import time_calls
+
+    return float(np.median(time_calls(fn, min_runs=n, warmup=min(10, n))))
 
 
 @pytest.fixture(scope="module")

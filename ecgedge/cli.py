@@ -434,7 +434,7 @@ def bench_cmd(
     print(bench.table(rows))
     if markdown:
         print()
-        print(bench.markdown(rows, machine))
+        print(bench.markdown(rows))
     drawn = bench.plot(rows, png, title)
     print(f"\nmachine: {title}; held-out: {next((r.heldout for r in rows if r.heldout), 'not measured')}",
           file=sys.stderr)

@@ -208,13 +208,10 @@ def heldout_set(contract, opts: BenchOptions, workers: int = 0) -> HeldOut:
 
 
 def windows_per_record(contract, seconds: float = RECORD_SECONDS) -> int:
+    from ..dsp.reference import window_count
+
     p = contract.preprocessing
-    n = int(round(seconds * p.fs))
-    w, s = p.window, p.stride or p.window
-    if n <= w:
-        return 1
-    k = (n - w) // s + 1
-    return k + (1 if p.cover_tail and (k - 1) * s + w < n else 0)
+    return window_count(int(round(seconds * p.fs)), p.window, p.stride or p.window, p.cover_tail)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -246,14 +243,19 @@ def _peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _timed(fn, seconds: float, min_runs: int, warmup: int = 5) -> np.ndarray:
+def time_calls(fn, seconds: float = 0.0, min_runs: int = 1, warmup: int = 5, sync=None) -> np.ndarray:
+    """Seconds per call of ``fn()`` after ``warmup`` calls: at least ``min_runs`` calls and ``seconds`` of wall
+    time (at most 100,000 calls). ``sync`` (e.g. ``torch.cuda.synchronize``) is called after each call."""
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     end = time.perf_counter() + seconds
     while len(times) < min_runs or time.perf_counter() < end:
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
         if len(times) >= 100_000:
             break
@@ -274,7 +276,7 @@ def run_worker(job: dict) -> dict:
     x1 = rng.standard_normal((1, len(p.leads), p.window)).astype(np.float32)
     engine.run(x1)
     load_s = time.perf_counter() - t0
-    lat = _timed(lambda: engine.run(x1), job["seconds"], job["min_runs"])
+    lat = time_calls(lambda: engine.run(x1), job["seconds"], job["min_runs"])
     out = {"load_s": load_s, "latency_ms": {
         "p50": float(np.percentile(lat, 50) * 1e3), "p95": float(np.percentile(lat, 95) * 1e3),
         "p99": float(np.percentile(lat, 99) * 1e3), "mean": float(lat.mean() * 1e3), "runs": len(lat)}}
@@ -285,7 +287,7 @@ def run_worker(job: dict) -> dict:
             continue
         xb = rng.standard_normal((b, len(p.leads), p.window)).astype(np.float32)
         try:
-            t = _timed(lambda xb=xb: engine.run(xb), job["seconds"], 3, warmup=2)
+            t = time_calls(lambda xb=xb: engine.run(xb), job["seconds"], 3, warmup=2)
         except Exception as exc:  # noqa: BLE001 - e.g. out of memory at a large batch: record, go on
             throughput[str(b)] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
             break
@@ -394,16 +396,13 @@ class Row:
 
 
 def _accuracy(held: HeldOut, logits: np.ndarray, contract, bootstrap: int) -> tuple[float, list, dict]:
-    from ..metrics import bootstrap_ci, macro_auroc, roc_auc
+    from ..metrics import bootstrap_ci, macro_auroc, per_class
     from .post import aggregate, probabilities
 
     probs = aggregate(probabilities(logits, contract.multilabel), held.owner, len(held.names), contract.aggregate)
     y = held.y
     ci = bootstrap_ci(macro_auroc, y, probs, n=bootstrap, seed=0) if bootstrap else None
-    per = {}
-    for j, c in enumerate(contract.classes):
-        a = roc_auc(y[:, j], probs[:, j]) if 0 < y[:, j].sum() < len(y) else float("nan")
-        per[c] = None if math.isnan(a) else float(a)
+    per = {c: v["auroc"] for c, v in per_class(y, probs, list(contract.classes)).items()}
     point = float(macro_auroc(y, probs))
     interval = [float(ci[1]), float(ci[2])] if ci is not None and not math.isnan(ci[1]) else None
     return point, interval, per
@@ -530,7 +529,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def markdown(rows: list[Row], machine: dict) -> str:
+def markdown(rows: list[Row]) -> str:
     """The README's table."""
     out = ["| model | engine | precision | size MB | p50 / p95 / p99 ms (batch 1) | best batch | 10-s records/s "
            "| RSS MiB batch 1 / max | macro AUROC [95% CI] | frontier |",

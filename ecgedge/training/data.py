@@ -106,6 +106,14 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
     return Split(train, val, test, desc, tuple(sorted(val_f)), tuple(sorted(test_f)))
 
 
+def heldout_extra(store: PreparedStore, r: Recipe, split: Split) -> dict:
+    """The contract's ``extra.heldout``: where this model's held-out records are, so that `ecgedge bench`
+    measures it on data no choice saw."""
+    return {"dataset": store.manifest["dataset"], "task": store.manifest["task"],
+            "validation_folds": list(split.val_folds), "test_folds": list(split.test_folds),
+            "train_size": int(r.data.train_size or 0)}
+
+
 def crop_batch(store: PreparedStore, idx: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
     """One random window per record (zero-padded when a record is shorter)."""
     L = len(store.leads)

@@ -23,7 +23,7 @@ from ..errors import EcgedgeError
 from ..metrics import evaluate, macro_auroc, tune_thresholds
 from .augment import augment
 from .checkpoint import load_checkpoint, load_train_state, save_checkpoint, save_train_state
-from .data import aggregate, crop_batch, eval_windows, labels, make_split, open_store
+from .data import aggregate, crop_batch, eval_windows, heldout_extra, labels, make_split, open_store
 from .losses import make_loss
 from .models import build_model
 from .recipe import Recipe
@@ -143,10 +143,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         preprocessing=Preprocessing_with_window(store, window, stride),
         aggregate=r.preprocessing.aggregate, multilabel=multilabel, dataset=store.manifest["dataset"],
         task=r.data.one_vs_rest and f"{r.data.one_vs_rest} vs rest" or store.manifest["task"],
-        # where this model's held-out records are, so `ecgedge bench` measures it on data no choice saw
-        extra={"heldout": {"dataset": store.manifest["dataset"], "task": store.manifest["task"],
-                           "validation_folds": list(split.val_folds), "test_folds": list(split.test_folds),
-                           "train_size": int(r.data.train_size or 0)}},
+        extra={"heldout": heldout_extra(store, r, split)},
     )
 
     # -- state: fresh or resumed -----------------------------------------------------------------
