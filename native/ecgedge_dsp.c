@@ -477,14 +477,16 @@ static void medfilt_lead(const double *x, ptrdiff_t xs, double *out, ptrdiff_t o
     }
 }
 
-/* Large windows: medians in rank space. A segment of the zero-padded input is sorted once (radix sort
- * on float32 keys, then an exact insertion pass on the doubles), which replaces every sample by its
- * rank; the window is a bitset over ranks, and the median is the set bit with h set bits below it.
- * Sliding sets one bit and clears one, and the median moves to a neighbouring set bit at most a
- * step or two: word operations (count-trailing/leading-zeros) on a bitset whose density is about
- * k / segment length. Segments are bounded (a few dozen windows long) so that the gaps between set
- * bits stay within a word or two, whatever the record's length. Exact: the output is the value of
- * the median sample. */
+/* Large windows: medians in rank space. A segment of the zero-padded input is sorted once, which
+ * replaces every sample by its rank; a window is then a bitset over ranks and its median is the set
+ * bit with h set bits below it. Sliding sets one bit and clears one, and the median moves to a
+ * neighbouring set bit (count-trailing/leading-zeros on words). Segments are bounded (a few dozen
+ * windows long) so that the gaps between set bits stay within a word or two whatever the record's
+ * length. Exact: every output is the value of the median sample.
+ *
+ * Two-stage baseline removal shares the sort: a first-stage median is one of the segment's samples,
+ * so its rank is known, and the second stage slides over those ranks (a multiset: a sample can be the
+ * median of many windows; counts per rank beside the bitset) without sorting anything again. */
 #define EE_MED_SEG_WINDOWS 32
 
 static inline uint32_t f32_order_key(double d) {
@@ -504,158 +506,294 @@ static int EE_CLZ64(uint64_t v) { int c = 0; while (!(v >> 63)) { v <<= 1; c++; 
 static int EE_POP64(uint64_t v) { int c = 0; while (v) { v &= v - 1; c++; } return c; }
 #endif
 
-/* next set bit strictly above p, or -1 */
-static inline ptrdiff_t bit_next(const uint64_t *w, ptrdiff_t nw, ptrdiff_t p) {
-    ptrdiff_t q = p + 1;
-    ptrdiff_t wi = q >> 6;
-    if (wi >= nw) return -1;
-    uint64_t m = w[wi] & (~(uint64_t)0 << (q & 63));
-    while (!m) {
-        if (++wi >= nw) return -1;
-        m = w[wi];
+/* (value, position) order, for the heap sort of a long run of equal keys */
+static inline int pos_before(const double *v, int32_t a, int32_t b) { return v[a] < v[b] || (v[a] == v[b] && a < b); }
+
+static void heap_sift(const double *v, int32_t *o, ptrdiff_t i, ptrdiff_t n) {
+    for (;;) {
+        ptrdiff_t c = 2 * i + 1;
+        if (c >= n) return;
+        if (c + 1 < n && pos_before(v, o[c], o[c + 1])) c++;
+        if (!pos_before(v, o[i], o[c])) return;
+        const int32_t t = o[i];
+        o[i] = o[c];
+        o[c] = t;
+        i = c;
     }
-    return (wi << 6) + EE_CTZ64(m);
 }
 
-/* previous set bit strictly below p, or -1 */
-static inline ptrdiff_t bit_prev(const uint64_t *w, ptrdiff_t p) {
-    if (p <= 0) return -1;
-    ptrdiff_t q = p - 1;
+static void heap_sort_pos(const double *v, int32_t *o, ptrdiff_t n) {
+    for (ptrdiff_t i = n / 2 - 1; i >= 0; i--) heap_sift(v, o, i, n);
+    for (ptrdiff_t e = n - 1; e > 0; e--) {
+        const int32_t t = o[0];
+        o[0] = o[e];
+        o[e] = t;
+        heap_sift(v, o, 0, e);
+    }
+}
+
+/* ord[r] = the position of rank r in v[0 .. N) ordered by (value, position); rank[] its inverse.
+ * One counting-sort pass on a key of B = ceil(log2 N) - 1 bits (4 to 16; measured a little faster than
+ * one bucket per sample) that is monotone in the
+ * value: the value mapped linearly onto [0, 2^B) between the segment's minimum and maximum (an ECG
+ * segment spans a small range, so equal keys nearly always hold equal values), or, if that range is
+ * not finite, the top B bits of the float32 order key. Runs of equal keys are then put in exact
+ * order: insertion sort when short, heap sort when long (a segment whose values crowd into one key,
+ * e.g. beside a huge spike), so the cost stays O(N log N) whatever the data. key: N uint16,
+ * hist: 65536 uint32. */
+static int key_bits(ptrdiff_t N) {
+    int B = 4;
+    while (B < 16 && ((ptrdiff_t)2 << B) < N) B++;
+    return B;
+}
+
+static void rank_order(const double *v, ptrdiff_t N, uint16_t *key, uint32_t *hist, int32_t *ord, int32_t *rank,
+                       double *sv) {
+    const int B = key_bits(N);
+    const uint32_t top = ((uint32_t)1 << B) - 1;
+    double lo = v[0], hi = v[0];
+    for (ptrdiff_t i = 1; i < N; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    const double scale = (double)top / (hi - lo);
+    memset(hist, 0, sizeof(uint32_t) * ((size_t)top + 1));
+    if (hi - lo < INFINITY && scale < INFINITY) { /* false for inf/NaN data and for hi == lo */
+        const double cap = (double)top;
+        for (ptrdiff_t i = 0; i < N; i++) {
+            const double q = (v[i] - lo) * scale;
+            key[i] = (uint16_t)(q < cap ? q : cap);
+        }
+    } else {
+        for (ptrdiff_t i = 0; i < N; i++) key[i] = (uint16_t)(f32_order_key(v[i]) >> (32 - B));
+    }
+    for (ptrdiff_t i = 0; i < N; i++) hist[key[i]]++;
+    uint32_t pos = 0;
+    for (uint32_t c = 0; c <= top; c++) {
+        const uint32_t cnt = hist[c];
+        hist[c] = pos;
+        pos += cnt;
+    }
+    for (ptrdiff_t i = 0; i < N; i++) {
+        const uint32_t d = hist[key[i]]++;
+        ord[d] = (int32_t)i;
+        sv[d] = v[i];
+    }
+    /* exact order inside runs of equal keys (positions ascend within a run: the pass is stable); a
+     * smaller key means a smaller value, so only runs can be out of order, and usually none is */
+    ptrdiff_t unsorted = 0;
+    for (ptrdiff_t r = 1; r < N; r++) unsorted += sv[r] < sv[r - 1];
+    for (ptrdiff_t s = 0; unsorted && s < N;) {
+        const uint16_t k0 = key[ord[s]];
+        ptrdiff_t e = s + 1;
+        while (e < N && key[ord[e]] == k0) e++;
+        if (e - s > 1) {
+            ptrdiff_t r = s + 1;
+            while (r < e && v[ord[r - 1]] <= v[ord[r]]) r++;
+            if (r < e) {
+                if (e - s <= 64) {
+                    for (; r < e; r++) {
+                        const int32_t cur = ord[r];
+                        const double cv = v[cur];
+                        ptrdiff_t q = r - 1;
+                        while (q >= s && v[ord[q]] > cv) {
+                            ord[q + 1] = ord[q];
+                            q--;
+                        }
+                        ord[q + 1] = cur;
+                    }
+                } else {
+                    heap_sort_pos(v, ord + s, e - s);
+                }
+            }
+        }
+        s = e;
+    }
+    if (unsorted)
+        for (ptrdiff_t r = 0; r < N; r++) sv[r] = v[ord[r]];
+    for (ptrdiff_t r = 0; r < N; r++) rank[ord[r]] = (int32_t)r;
+}
+
+/* The sliding windows' bitsets keep rank p at bit p + 128, behind two guard words, the second's top
+ * bit standing for rank -1; a guard bit sits just past the last word in use and a zero word after it.
+ * Searches for the neighbouring set bit then need no bounds checks, and look at two words at once
+ * without branching on which holds it (at the densities here a gap often crosses a word; measured
+ * ~10 % faster than a loop over words). */
+#define EE_BSET(B, p) ((B)[((p) + 128) >> 6] |= (uint64_t)1 << ((p) & 63))
+#define EE_BCLR(B, p) ((B)[((p) + 128) >> 6] &= ~((uint64_t)1 << ((p) & 63)))
+
+static inline ptrdiff_t set_above(const uint64_t *B, ptrdiff_t p) {
+    const ptrdiff_t q = p + 129; /* bit index of p + 1 */
+    ptrdiff_t wi = q >> 6;
+    const uint64_t m0 = B[wi] & (~(uint64_t)0 << (q & 63)), m1 = B[wi + 1];
+    if (m0 | m1) {
+        const uint64_t m = m0 ? m0 : m1;
+        wi += m0 ? 0 : 1;
+        return (wi << 6) + EE_CTZ64(m) - 128;
+    }
+    wi += 2;
+    uint64_t m = B[wi];
+    while (!m) m = B[++wi];
+    return (wi << 6) + EE_CTZ64(m) - 128;
+}
+
+static inline ptrdiff_t set_below(const uint64_t *B, ptrdiff_t p) {
+    const ptrdiff_t q = p + 127; /* bit index of p - 1 */
     ptrdiff_t wi = q >> 6;
     const int sh = 63 - (int)(q & 63);
-    uint64_t m = (w[wi] << sh) >> sh; /* keep bits 0 .. q&63 */
-    while (!m) {
-        if (--wi < 0) return -1;
-        m = w[wi];
+    const uint64_t m0 = (B[wi] << sh) >> sh, m1 = B[wi - 1]; /* keep bits 0 .. q & 63 */
+    if (m0 | m1) {
+        const uint64_t m = m0 ? m0 : m1;
+        wi -= m0 ? 0 : 1;
+        return (wi << 6) + 63 - EE_CLZ64(m) - 128;
     }
-    return (wi << 6) + 63 - EE_CLZ64(m);
+    wi -= 2;
+    uint64_t m = B[wi];
+    while (!m) m = B[--wi];
+    return (wi << 6) + 63 - EE_CLZ64(m) - 128;
 }
 
-static size_t medrank_bytes(ptrdiff_t n, int k) {
-    ptrdiff_t seg = (ptrdiff_t)EE_MED_SEG_WINDOWS * k;
-    if (seg > n) seg = n;
-    const ptrdiff_t N = seg + k - 1;
-    return (size_t)N * (sizeof(double) * 2 + sizeof(uint32_t) * 2 + sizeof(int32_t) * 3) + ((size_t)N / 64 + 2) * 8;
+/* the set bit with `need` set bits below it */
+static ptrdiff_t nth_set(const uint64_t *B, ptrdiff_t nw, ptrdiff_t need) {
+    for (ptrdiff_t wi = 2; wi <= nw + 1; wi++) {
+        const int c = EE_POP64(B[wi]);
+        if (need < c) {
+            uint64_t v = B[wi];
+            for (ptrdiff_t z = 0; z < need; z++) v &= v - 1;
+            return ((wi - 2) << 6) + EE_CTZ64(v);
+        }
+        need -= c;
+    }
+    return -1;
 }
 
-static void medfilt_rank(const double *x, ptrdiff_t xs, double *out, ptrdiff_t os, ptrdiff_t n, int k, void *mem) {
-    const int h = k / 2;
-    ptrdiff_t seg = (ptrdiff_t)EE_MED_SEG_WINDOWS * k;
-    if (seg > n) seg = n;
-    const ptrdiff_t Nmax = seg + k - 1;
-    /* 8-byte items first, so every array is aligned for its type */
+/* Medians of the M windows r[j .. j + k) (distinct ranks below 64 nw; their bits all clear on entry
+ * and on return), as ranks in med_out. After one rank comes in and one goes out, the median is the
+ * old one or a neighbouring set bit. (Finding both neighbours and choosing one without a branch was
+ * measured slower.) */
+static void slide_distinct(const int32_t *r, ptrdiff_t M, int k, uint64_t *B, ptrdiff_t nw, int32_t *med_out) {
+    const ptrdiff_t h = k / 2;
+    for (int i = 0; i < k; i++) EE_BSET(B, r[i]);
+    ptrdiff_t med = nth_set(B, nw, h), below = h;
+    med_out[0] = (int32_t)med;
+    for (ptrdiff_t j = 1; j < M; j++) {
+        const int32_t ri = r[j + k - 1], ro = r[j - 1];
+        EE_BSET(B, ri);
+        EE_BCLR(B, ro);
+        below += (ri < med) - (ro < med);
+        if (ro == med) { /* nothing lies between the median and its neighbours: no count changes */
+            if (below == h) {
+                med = set_above(B, med);
+            } else {
+                med = set_below(B, med);
+                below--;
+            }
+        } else if (below > h) {
+            med = set_below(B, med);
+            below--;
+        } else if (below < h) {
+            med = set_above(B, med);
+            below++;
+        }
+        med_out[j] = (int32_t)med;
+    }
+    for (ptrdiff_t i = M - 1; i < M - 1 + k; i++) EE_BCLR(B, r[i]);
+}
+
+/* The same over ranks that repeat (cnt[] all zero on entry and on return): the median is the rank
+ * with below <= h < below + cnt[med], below counting the window's entries of lower rank. One move to
+ * a neighbour restores that after each step. */
+static void slide_multi(const int32_t *r, ptrdiff_t M, int k, uint64_t *B, int32_t *cnt, int32_t *med_out) {
+    const ptrdiff_t h = k / 2;
+    for (int i = 0; i < k; i++) {
+        cnt[r[i]]++;
+        EE_BSET(B, r[i]);
+    }
+    ptrdiff_t med = set_above(B, -1), below = 0;
+    while (below + cnt[med] <= h) {
+        below += cnt[med];
+        med = set_above(B, med);
+    }
+    med_out[0] = (int32_t)med;
+    for (ptrdiff_t j = 1; j < M; j++) {
+        const int32_t ri = r[j + k - 1], ro = r[j - 1];
+        if (ri != ro) {
+            cnt[ri]++;
+            EE_BSET(B, ri);
+            below += (ri < med) - (ro < med);
+            if (--cnt[ro] == 0) EE_BCLR(B, ro);
+            if (below > h) {
+                med = set_below(B, med);
+                below -= cnt[med];
+            } else if (below + cnt[med] <= h) { /* also when the median's last copy left */
+                below += cnt[med];
+                med = set_above(B, med);
+            }
+        }
+        med_out[j] = (int32_t)med;
+    }
+    for (ptrdiff_t i = M - 1; i < M - 1 + k; i++) {
+        cnt[r[i]] = 0;
+        EE_BCLR(B, r[i]);
+    }
+}
+
+/* Segment geometry: m outputs per segment need m + 2 h2 first-stage medians, which need
+ * m + 2 h1 + 2 h2 samples. k2 = 0: one stage. */
+static ptrdiff_t medrank_seg(ptrdiff_t n, int k1, int k2) {
+    /* equal segments of at most EE_MED_SEG_WINDOWS windows of the wider stage */
+    const ptrdiff_t most = (ptrdiff_t)EE_MED_SEG_WINDOWS * (k1 > k2 ? k1 : k2);
+    const ptrdiff_t nseg = (n + most - 1) / most;
+    return nseg > 1 ? (n + nseg - 1) / nseg : n;
+}
+
+static size_t medrank_bytes(ptrdiff_t n, int k1, int k2) {
+    const ptrdiff_t N = medrank_seg(n, k1, k2) + (k1 - 1) + (k2 > 0 ? k2 - 1 : 0);
+    /* bits, xp, sv (8 bytes each); ord, rank, r1, r2, cnt (4 bytes each); key (2); the histogram */
+    return ((size_t)N / 64 + 5) * 8 + (size_t)N * (8 * 2 + 4 * 5 + 2) + sizeof(uint32_t) * ((size_t)1 << key_bits(N)) + 8;
+}
+
+/* Median of width k1 of the zero-padded lead x (stride xs), then, if k2 > 0, median of width k2 of
+ * that (zero-padded again). out[t * os] = the result, or x[t] minus it when subtract is set. */
+static void medfilt_rank2(const double *x, ptrdiff_t xs, double *out, ptrdiff_t os, ptrdiff_t n, int k1, int k2,
+                          int subtract, void *mem) {
+    const ptrdiff_t h1 = k1 / 2, h2 = k2 > 0 ? k2 / 2 : 0;
+    const ptrdiff_t seg = medrank_seg(n, k1, k2);
+    const ptrdiff_t Nmax = seg + 2 * h1 + 2 * h2;
     uint64_t *bits = (uint64_t *)mem;
-    double *xp = (double *)(bits + Nmax / 64 + 2); /* segment input, zero-padded past the record */
-    double *sorted = xp + Nmax;                     /* values by rank */
-    uint32_t *key = (uint32_t *)(sorted + Nmax);
-    uint32_t *key2 = key + Nmax;
-    int32_t *idx = (int32_t *)(key2 + Nmax);
-    int32_t *idx2 = idx + Nmax;
-    int32_t *rank = idx2 + Nmax;
+    double *xp = (double *)(bits + Nmax / 64 + 5), *sv = xp + Nmax;
+    int32_t *ord = (int32_t *)(sv + Nmax), *rank = ord + Nmax, *r1 = rank + Nmax, *r2 = r1 + Nmax, *cnt = r2 + Nmax;
+    uint32_t *hist = (uint32_t *)(cnt + Nmax);
+    uint16_t *key = (uint16_t *)(hist + ((size_t)1 << key_bits(Nmax)));
+    memset(bits, 0, sizeof(uint64_t) * (size_t)(Nmax / 64 + 5));
+    bits[1] = (uint64_t)1 << 63; /* rank -1 */
+    memset(cnt, 0, sizeof(int32_t) * (size_t)Nmax);
     for (ptrdiff_t s0 = 0; s0 < n; s0 += seg) {
         const ptrdiff_t m = (n - s0) < seg ? (n - s0) : seg; /* outputs in this segment */
-        const ptrdiff_t N = m + k - 1;
+        const ptrdiff_t M1 = m + 2 * h2, N = M1 + 2 * h1, first = s0 - h1 - h2;
         for (ptrdiff_t i = 0; i < N; i++) {
-            const ptrdiff_t t = s0 - h + i;
+            const ptrdiff_t t = first + i;
             xp[i] = (t < 0 || t >= n) ? 0.0 : x[t * xs];
-            key[i] = f32_order_key(xp[i]);
-            idx[i] = (int32_t)i;
         }
-        /* LSD radix sort of (key, index) in three 11-bit passes; all histograms in one pass, and a
-         * pass whose digit every key shares is skipped */
-        static const int shifts[3] = {0, 11, 22};
-        uint32_t hist[3][2048];
-        memset(hist, 0, sizeof hist);
-        for (ptrdiff_t i = 0; i < N; i++) {
-            const uint32_t v = key[i];
-            hist[0][v & 2047]++;
-            hist[1][(v >> 11) & 2047]++;
-            hist[2][v >> 22]++;
-        }
-        uint32_t *ks = key, *kd = key2;
-        int32_t *is = idx, *id = idx2;
-        for (int d = 0; d < 3; d++) {
-            const int sh = shifts[d];
-            if (hist[d][(ks[0] >> sh) & 2047] == (uint32_t)N) continue;
-            uint32_t pos = 0;
-            for (int b = 0; b < 2048; b++) {
-                const uint32_t c = hist[d][b];
-                hist[d][b] = pos;
-                pos += c;
-            }
-            for (ptrdiff_t i = 0; i < N; i++) {
-                const uint32_t dst = hist[d][(ks[i] >> sh) & 2047]++;
-                kd[dst] = ks[i];
-                id[dst] = is[i];
-            }
-            uint32_t *tk = ks;
-            ks = kd;
-            kd = tk;
-            int32_t *ti = is;
-            is = id;
-            id = ti;
-        }
-        /* exact order on the doubles (ties by position); float32 keys leave only near-equal
-         * neighbours to fix, so this pass is linear in practice */
-        for (ptrdiff_t r = 1; r < N; r++) {
-            const int32_t cur = is[r];
-            const double cv = xp[cur];
-            ptrdiff_t q = r - 1;
-            while (q >= 0 && (xp[is[q]] > cv || (xp[is[q]] == cv && is[q] > cur))) {
-                is[q + 1] = is[q];
-                q--;
-            }
-            is[q + 1] = cur;
-        }
-        for (ptrdiff_t r = 0; r < N; r++) {
-            rank[is[r]] = (int32_t)r;
-            sorted[r] = xp[is[r]];
-        }
+        rank_order(xp, N, key, hist, ord, rank, sv);
         const ptrdiff_t nw = (N + 63) >> 6;
-        memset(bits, 0, sizeof(uint64_t) * (size_t)nw);
-        for (int i = 0; i < k; i++) bits[rank[i] >> 6] |= (uint64_t)1 << (rank[i] & 63);
-        /* the median of the first window: the set bit with h set bits below */
-        ptrdiff_t med = -1, below = 0;
-        {
-            ptrdiff_t need = h;
-            for (ptrdiff_t wi = 0; wi < nw; wi++) {
-                const int c = EE_POP64(bits[wi]);
-                if (need < c) {
-                    uint64_t v = bits[wi];
-                    for (ptrdiff_t z = 0; z < need; z++) v &= v - 1;
-                    med = (wi << 6) + EE_CTZ64(v);
-                    break;
-                }
-                need -= c;
+        bits[nw + 2] = 1; /* rank 64 nw: past the last */
+        slide_distinct(rank, M1, k1, bits, nw, r1);
+        const int32_t *res = r1;
+        if (k2 > 0) {
+            /* first-stage outputs outside the record are the second stage's zero padding: the rank of
+             * a padding zero (the sample at that very position is one) */
+            for (ptrdiff_t j = 0; j < M1; j++) {
+                const ptrdiff_t t = s0 - h2 + j;
+                if (t < 0 || t >= n) r1[j] = rank[j + h1];
             }
-            below = h;
+            slide_multi(r1, m, k2, bits, cnt, r2);
+            res = r2;
         }
-        out[s0 * os] = sorted[med];
-        for (ptrdiff_t j = 1; j < m; j++) {
-            const int32_t ri = rank[j + k - 1], ro = rank[j - 1];
-            bits[ri >> 6] |= (uint64_t)1 << (ri & 63);
-            if (ri < med) below++;
-            bits[ro >> 6] &= ~((uint64_t)1 << (ro & 63));
-            if (ro < med) {
-                below--;
-            } else if (ro == med) {
-                const ptrdiff_t up = bit_next(bits, nw, med);
-                if (up >= 0) {
-                    med = up;
-                } else {
-                    med = bit_prev(bits, med);
-                    below--;
-                }
-            }
-            while (below > h) {
-                med = bit_prev(bits, med);
-                below--;
-            }
-            while (below < h) {
-                med = bit_next(bits, nw, med);
-                below++;
-            }
-            out[(s0 + j) * os] = sorted[med];
+        bits[nw + 2] = 0;
+        for (ptrdiff_t j = 0; j < m; j++) {
+            const double med = sv[res[j]];
+            out[(s0 + j) * os] = subtract ? xp[j + h1 + h2] - med : med;
         }
     }
 }
@@ -666,11 +804,11 @@ static void medfilt_rank(const double *x, ptrdiff_t xs, double *out, ptrdiff_t o
 #endif
 
 static size_t med_scratch_bytes(ptrdiff_t n, int k) {
-    return k >= EE_MED_BLOCK_MIN ? medrank_bytes(n, k) : sizeof(double) * (size_t)k;
+    return k >= EE_MED_BLOCK_MIN ? medrank_bytes(n, k, 0) : sizeof(double) * (size_t)k;
 }
 
 static void medfilt_any(const double *x, ptrdiff_t xs, double *out, ptrdiff_t os, ptrdiff_t n, int k, void *mem) {
-    if (k >= EE_MED_BLOCK_MIN) medfilt_rank(x, xs, out, os, n, k, mem);
+    if (k >= EE_MED_BLOCK_MIN) medfilt_rank2(x, xs, out, os, n, k, 0, 0, mem);
     else medfilt_lead(x, xs, out, os, n, k, (double *)mem);
 }
 
@@ -712,10 +850,26 @@ int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
     return remove_baseline_w(x, n, L, L, k1, k2, NULL);
 }
 
-/* Rows of x are ld apart; only the first L lanes are leads. */
+int ee_remove_baseline_rows(double *x, ptrdiff_t n, int L, int k1, int k2) {
+    ee_work w;
+    memset(&w, 0, sizeof w);
+    int rc = EE_OK;
+    for (int l = 0; l < L && rc == EE_OK; l++) rc = remove_baseline_w(x + (ptrdiff_t)l * n, n, 1, 1, k1, k2, &w);
+    ee_work_free(&w);
+    return rc;
+}
+
+/* Rows of x are ld apart; only the first L lanes are leads. Both stages wide enough for the rank
+ * machinery share one sort per segment; otherwise the stages run one after the other. */
 static int remove_baseline_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int k1, int k2, ee_work *w) {
     if (k1 <= 0 && k2 <= 0) return EE_OK;
-    const size_t s1 = k1 > 0 ? med_scratch_bytes(n, k1) : 0, s2 = k2 > 0 ? med_scratch_bytes(n, k2) : 0;
+    if (k1 <= 0) {
+        k1 = k2;
+        k2 = 0;
+    }
+    const int shared = k2 > 0 && k1 >= EE_MED_BLOCK_MIN && k2 >= EE_MED_BLOCK_MIN;
+    size_t s1 = shared ? medrank_bytes(n, k1, k2) : med_scratch_bytes(n, k1);
+    const size_t s2 = !shared && k2 > 0 ? med_scratch_bytes(n, k2) : 0;
     double *win = work_get(w, 3, s1 > s2 ? s1 : s2);
     double *a = work_get(w, 4, sizeof(double) * (size_t)n);
     double *b = work_get(w, 5, sizeof(double) * (size_t)n);
@@ -726,16 +880,15 @@ static int remove_baseline_w(double *x, ptrdiff_t n, int L, ptrdiff_t ld, int k1
         return EE_ENOMEM;
     }
     for (int l = 0; l < L; l++) {
-        const double *base;
-        if (k1 > 0) {
-            medfilt_any(x + l, ld, a, 1, n, k1, win);
-            base = a;
-        } else {
-            for (ptrdiff_t t = 0; t < n; t++) a[t] = x[t * ld + l];
-            base = a;
+        if (shared) {
+            medfilt_rank2(x + l, ld, a, 1, n, k1, k2, 1, win);
+            for (ptrdiff_t t = 0; t < n; t++) x[t * ld + l] = a[t];
+            continue;
         }
+        const double *base = a;
+        medfilt_any(x + l, ld, a, 1, n, k1, win);
         if (k2 > 0) {
-            medfilt_any(base, 1, b, 1, n, k2, win);
+            medfilt_any(a, 1, b, 1, n, k2, win);
             base = b;
         }
         for (ptrdiff_t t = 0; t < n; t++) x[t * ld + l] -= base[t];

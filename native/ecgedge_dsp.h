@@ -63,6 +63,8 @@ int ee_medfilt(const double *x, double *out, ptrdiff_t n, int L, int k);
 
 /* Baseline-wander removal: x -= medfilt(medfilt(x, k1), k2), k1/k2 odd (0 skips a stage). */
 int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2);
+/* The same on lead-major data, x[L][n]. */
+int ee_remove_baseline_rows(double *x, ptrdiff_t n, int L, int k1, int k2);
 
 /* Polyphase FIR resampling as scipy.signal.resample_poly with the filter h already scaled by up and
  * padded as resample_poly pads it. Computes outputs j0 .. j0 + n_out - 1 of the kept sequence,

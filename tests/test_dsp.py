@@ -104,6 +104,30 @@ def test_baseline_removal_is_two_medians(backend, records):
     np.testing.assert_allclose(get_backend(backend).remove_baseline(x, k1, k2), ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:kernel_size exceeds volume extent")
+@pytest.mark.parametrize(("k1", "k2"), [(101, 301), (21, 61), (61, 21), (17, 1), (3, 5)])
+@pytest.mark.parametrize("data", ["ties", "spike", "inf", "constant", "long"])
+def test_baseline_removal_hard_inputs(backend, k1, k2, data):
+    """The kernel's two stages share one sort per segment (a first-stage median is one of the samples):
+    exact against scipy where that sort is hardest -- many equal values, one huge spike that crowds every
+    other value into one key, infinities, a flat lead, and a record spanning several segments."""
+    rng = np.random.default_rng(k1 * 1000 + k2)
+    n = 40_000 if data == "long" else 3_000
+    x = np.round(rng.standard_normal((2, n)) * 4) / 4
+    if data == "spike":
+        x = rng.standard_normal((2, n)) * 1e-3
+        x[:, n // 3] = 1e12
+    elif data == "inf":
+        x[0, 10], x[1, n - 5] = np.inf, -np.inf
+    elif data == "constant":
+        x[:] = 0.25
+    elif data == "long":
+        x += np.sin(np.arange(n) / 300.0)
+    with np.errstate(invalid="ignore"):
+        ref = x - np.stack([ss.medfilt(ss.medfilt(r, k1), k2) for r in x])
+    np.testing.assert_array_equal(get_backend(backend).remove_baseline(x, k1, k2), ref)
+
+
 # ------------------------------------------------------------------------------------ resampling
 @pytest.mark.parametrize(("fs_in", "fs_out"), COMMON_RATES)
 def test_resample_matches_resample_poly(backend, records, fs_in, fs_out):

@@ -53,9 +53,9 @@ def medfilt(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def remove_baseline(x: np.ndarray, k1: int, k2: int) -> np.ndarray:
-    xi = _il(x)
-    K.remove_baseline(xi, int(k1), int(k2))
-    return xi.T.copy()
+    xr = np.array(x, np.float64, order="C", ndmin=2)  # a copy, lead-major: no transposes
+    K.remove_baseline_rows(xr, int(k1), int(k2))
+    return xr
 
 
 def resample(x: np.ndarray, plan: ResamplePlan) -> np.ndarray:

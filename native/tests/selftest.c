@@ -155,6 +155,42 @@ int main(void) {
                 }
             free(x), free(y);
         }
+    /* two-stage baseline removal (one shared sort) against two brute-force medians, with ties, a huge
+     * spike (every other value crowds into one key) and records spanning several segments */
+    {
+        const int k1s[] = {17, 101, 31}, k2s[] = {45, 301, 17};
+        const ptrdiff_t ns[] = {3, 60, 1000, 12000};
+        for (size_t ki = 0; ki < 3; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+                const int k1 = k1s[ki], k2 = k2s[ki], L = 2;
+                const ptrdiff_t n = ns[ni];
+                double *x = malloc(sizeof(double) * n * L), *y = malloc(sizeof(double) * n * L);
+                double *m1 = malloc(sizeof(double) * n), *w = malloc(sizeof(double) * 301);
+                for (ptrdiff_t i = 0; i < n * L; i++) x[i] = (i % 2) ? floor(urand() * 8) : (urand() - 0.5) * 1e-3;
+                x[(n / 2) * L] = 1e12;
+                memcpy(y, x, sizeof(double) * n * L);
+                check(ee_remove_baseline(y, n, L, k1, k2) == EE_OK, "remove_baseline rc", k1, (int)n);
+                for (int l = 0; l < L; l++) {
+                    for (ptrdiff_t t = 0; t < n; t++) {
+                        for (int i = 0; i < k1; i++) {
+                            const ptrdiff_t q = t - k1 / 2 + i;
+                            w[i] = (q < 0 || q >= n) ? 0.0 : x[q * L + l];
+                        }
+                        qsort(w, k1, sizeof(double), cmpd);
+                        m1[t] = w[k1 / 2];
+                    }
+                    for (ptrdiff_t t = 0; t < n; t++) {
+                        for (int i = 0; i < k2; i++) {
+                            const ptrdiff_t q = t - k2 / 2 + i;
+                            w[i] = (q < 0 || q >= n) ? 0.0 : m1[q];
+                        }
+                        qsort(w, k2, sizeof(double), cmpd);
+                        check(y[t * L + l] == x[t * L + l] - w[k2 / 2], "remove_baseline", k1, (int)n);
+                    }
+                }
+                free(x), free(y), free(m1), free(w);
+            }
+    }
     /* normalisation and windows */
     {
         const int L = 5;
