@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +73,37 @@ def table(out_root: Path) -> dict:
     return runs
 
 
+def readme_table(runs: dict) -> str:
+    """Markdown: one row per training-set size, one column per kind (test macro AUROC mean +- sd over folds)."""
+    kinds = [k for k in KINDS if any(r["kind"] == k for r in runs.values())]
+    sizes = sorted({r["train_size"] for r in runs.values()}, key=lambda v: (v == "all", int(v) if v != "all" else 0))
+    lines = ["| training records | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for size in sizes:
+        cells = []
+        for k in kinds:
+            r = runs.get(f"{k}-{size}")
+            if r is None:
+                cells.append("—")
+                continue
+            sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
+            cells.append(f"{r['mean']:.3f}{sd} ({r['n_folds']} fold{'s' if r['n_folds'] > 1 else ''})")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(table_md: str) -> bool:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    a, b = "<!-- transfer:start -->", "<!-- transfer:end -->"
+    if a not in text or b not in text:
+        return False
+    new = text[: text.index(a) + len(a)] + "\n" + table_md + "\n" + text[text.index(b):]
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    tmp.replace(readme)
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", required=True, help="PTB-XL-pretrained checkpoint (same architecture)")
@@ -80,12 +112,20 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--out", default=str(REPO / "runs" / "transfer"))
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--readme", action="store_true", help="rewrite the README's transfer table")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs at once, each on cores/jobs torch threads (small runs use cores poorly)")
     args = ap.parse_args()
     out_root = Path(args.out)
-    for size in [int(s) for s in args.sizes.split(",")]:
-        for fold in [int(f) for f in args.folds.split(",")]:
-            for kind in args.kinds.split(","):
-                run_one(kind, size, fold, args.init, out_root, args.set)
+    todo = [(kind, int(size), int(fold)) for size in args.sizes.split(",") for fold in args.folds.split(",")
+            for kind in args.kinds.split(",")]
+    extra = list(args.set)
+    if args.jobs > 1:
+        import os
+
+        extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
     from ecgedge.machine import describe
 
     runs = table(out_root)
@@ -98,6 +138,8 @@ def main() -> None:
                                            "epoch chosen on validation; test evaluated once per run",
                                "results": runs}, indent=1))
     print(f"wrote {res}")
+    if args.readme and write_readme(readme_table(runs)):
+        print("README table updated")
 
 
 if __name__ == "__main__":
