@@ -119,6 +119,13 @@ for it in range(iterations):
             K.resample(np.ascontiguousarray(x[start:]), start, h, up, down, pre, j0, o)
     kk = int(rng.integers(0, 30)) * 2 + 1
     K.medfilt(x, kk, np.empty_like(x))
+    # two-stage baseline removal, both layouts: widths either side of the shared-sort threshold, spikes
+    k1, k2 = (int(rng.integers(0, 60)) * 2 + 1 for _ in range(2))
+    xb = x.copy()
+    if n > 2 and rng.random() < 0.3:
+        xb[int(rng.integers(0, n))] = 1e12
+    K.remove_baseline(xb, k1, k2)
+    K.remove_baseline_rows(np.ascontiguousarray(xb.T), k1, k2 if rng.random() < 0.8 else 0)
     if window:
         wc = K.window_count(n, window, stride, cover)
         K.windows(x, window, stride, cover, int(rng.integers(0, 3)), np.empty(wc * L * window, np.float32))
