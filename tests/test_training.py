@@ -148,3 +148,24 @@ def test_cli_train_errors_are_one_line(tmp_path):
     r = run_cli("train", str(REPO / "train" / "ptbxl_resnet1d18.toml"), "--set", "model.arch=\"nope\"", "--out",
                 str(tmp_path / "o"), env={"ECGEDGE_CACHE": str(tmp_path / "c")})
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_init_from_another_architecture_names_the_layers(tmp_path):
+    """--init with a checkpoint of another architecture: the error says which layers do not fit, and the fix."""
+    from ecgedge.contract import InputContract
+    from ecgedge.dsp import Preprocessing
+    from ecgedge.training.checkpoint import save_checkpoint
+    from ecgedge.training.loop import _transfer
+    from ecgedge.training.models import build_model
+
+    contract = InputContract(classes=("NORM", "MI"), preprocessing=Preprocessing(fs=100.0, window=250), dataset="test")
+    ck = tmp_path / "fcn.safetensors"
+    save_checkpoint(ck, build_model("fcn_wang", leads=12, classes=2), arch="fcn_wang", arch_kwargs={},
+                    contract=contract, recipe={})
+    r = load_recipe(REPO / "train" / "physionet2017_af_transfer.toml", [f'transfer.init="{ck}"'])
+    with pytest.raises(EcgedgeError) as e:
+        _transfer("resnet1d_wang", r, leads=1, classes=1, fs=100.0, log=lambda m: None)
+    msg = str(e.value)
+    assert "is a fcn_wang, the recipe builds a resnet1d_wang" in msg
+    assert "tensors fit" in msg and ("differ in shape" in msg or "absent from the checkpoint" in msg)
+    assert "model.arch=fcn_wang" in msg and str(ck) in msg

@@ -79,11 +79,32 @@ def predict(model, store, idx, window, stride, how, device, batch=None, multilab
     return aggregate(np.concatenate(out), owner, len(idx), how)
 
 
+def _layer_mismatch(ck, arch: str) -> str:
+    """Which of the checkpoint's layers the recipe's architecture cannot take, in a few words."""
+    c = ck.contract
+    try:
+        want = build_model(arch, leads=len(c.leads), classes=len(c.classes), fs=c.fs, window=c.window).state_dict()
+    except EcgedgeError as exc:
+        return f"({exc.message})"
+    have = {k: tuple(v.shape) for k, v in ck.state.items()}
+    shape = [f"{k} {list(have[k])} vs {list(v.shape)}" for k, v in want.items()
+             if k in have and have[k] != tuple(v.shape)]
+    missing = [k for k in want if k not in have]
+    fits = len(want) - len(shape) - len(missing)
+    parts = [f"of a {arch}'s {len(want)} tensors, {fits} fit"]
+    if shape:
+        parts.append(f"{len(shape)} differ in shape (e.g. {'; '.join(shape[:2])})")
+    if missing:
+        parts.append(f"{len(missing)} are absent from the checkpoint (e.g. {', '.join(missing[:3])})")
+    return ", ".join(parts)
+
+
 def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, log):
     """A model initialised from a pretrained checkpoint: new head, first layer adapted to the leads."""
     ck = load_checkpoint(r.transfer.init)
     if ck.arch != model_arch:
-        raise EcgedgeError(f"--init checkpoint is a {ck.arch}, the recipe builds a {model_arch}",
+        raise EcgedgeError(f"--init checkpoint is a {ck.arch}, the recipe builds a {model_arch}: "
+                           + _layer_mismatch(ck, model_arch),
                            path=r.transfer.init, where="model.arch", fix=f"set model.arch={ck.arch}")
     model = ck.build_model()
     if len(ck.contract.leads) != leads:
