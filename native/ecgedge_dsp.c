@@ -25,6 +25,8 @@ typedef double ee_t8d __attribute__((vector_size(64)));
 typedef float ee_t8f __attribute__((vector_size(32)));
 typedef float ee_t8fu __attribute__((vector_size(32), aligned(4), __may_alias__));
 typedef double ee_t8du __attribute__((vector_size(64), aligned(8), __may_alias__));
+typedef double ee_t4d __attribute__((vector_size(32)));
+typedef double ee_t4du __attribute__((vector_size(32), aligned(8), __may_alias__));
 #define EE_SHUF __builtin_shufflevector
 static inline void transpose8(ee_t8d r[8]) {
     ee_t8d a[8], c[8];
@@ -62,6 +64,9 @@ static inline void transpose8(ee_t8d r[8]) {
                 const size_t w = (size_t)((ld - g) < 8 ? (ld - g) : 8) * sizeof(double);                       \
                 if (w == sizeof(ee_t8d))                                                                       \
                     for (int j = 0; j < 8; j++) *(ee_t8du *)(void *)(out + (t0 + j) * ld + g) = r[j];          \
+                else if (w == sizeof(ee_t4d)) /* 12 leads: a half block; a memcpy call per row was most */   \
+                    for (int j = 0; j < 8; j++)                                                                \
+                        *(ee_t4du *)(void *)(out + (t0 + j) * ld + g) = EE_SHUF(r[j], r[j], 0, 1, 2, 3);       \
                 else                                                                                           \
                     for (int j = 0; j < 8; j++) memcpy(out + (t0 + j) * ld + g, &r[j], w);                     \
             }                                                                                                  \
@@ -286,8 +291,9 @@ typedef double ee_v8u __attribute__((vector_size(64), aligned(8), __may_alias__)
             for (int s = 0; s < S; s++)                                                                        \
                 for (int k = 0; k < NV; k++) {                                                                 \
                     const V y = q[s][0] * v[k] + z0[s][k];                                                     \
-                    z0[s][k] = q[s][1] * v[k] - q[s][3] * y + z1[s][k];                                        \
-                    z1[s][k] = q[s][2] * v[k] - q[s][4] * y;                                                   \
+                    const V u0 = q[s][1] * v[k] + z1[s][k], u1 = q[s][2] * v[k];                               \
+                    z0[s][k] = u0 - q[s][3] * y;                                                               \
+                    z1[s][k] = u1 - q[s][4] * y;                                                               \
                     v[k] = y;                                                                                  \
                 }                                                                                              \
             for (int k = 0; k < NV; k++) EE_ST(V, row + W * k, v[k]);                                          \
@@ -932,7 +938,7 @@ EE_RS_BLOCK(1)
 #define EE_RS_VEC(NAME, N8, N4)                                                                                \
     static EE_HOT void NAME(const double *restrict x, ptrdiff_t n, ptrdiff_t x_start, int L, int l0,           \
                             const double *restrict h, ptrdiff_t H, int up, int down, ptrdiff_t pre_remove,       \
-                            ptrdiff_t j0, ptrdiff_t n_out, double *restrict y) {                               \
+                            ptrdiff_t j0, ptrdiff_t n_out, double *restrict y, ptrdiff_t fa, ptrdiff_t fb) {   \
         for (ptrdiff_t j = 0; j < n_out; j++) {                                                                \
             /* four partial sums per vector (taps p, p+1, p+2, p+3) keep four independent chains */            \
             ee_v8 a8[4][N8 > 0 ? N8 : 1];                                                                      \
@@ -942,6 +948,37 @@ EE_RS_BLOCK(1)
                 for (int k = 0; k < N4; k++) a4[q][k] = (ee_v4){0, 0, 0, 0};                                  \
             }                                                                                                  \
             const ptrdiff_t t = (j0 + j + pre_remove) * (ptrdiff_t)down;                                       \
+            if (fb > fa && t - fb >= x_start && t - fa <= x_start + n - 1) {                                   \
+                /* symmetric taps h[fa + i] == h[fb - i], all inputs present: fold the pairs, one add and  \
+                 * one FMA per pair instead of two FMAs (adds and FMAs issue on different ports) */            \
+                const double *lo = x + (t - fb - x_start) * L + l0, *hi = x + (t - fa - x_start) * L + l0;     \
+                const ptrdiff_t half = (fb - fa + 1) / 2;                                                      \
+                ptrdiff_t i = 0;                                                                               \
+                for (; i + 3 < half; i += 4) {                                                                 \
+                    for (int q = 0; q < 4; q++) {                                                              \
+                        const double c = h[fb - i - q];                                                        \
+                        const double *r1 = lo + (i + q) * L, *r2 = hi - (i + q) * L;                           \
+                        for (int k = 0; k < N8; k++)                                                           \
+                            a8[q][k] += c * (EE_LD(ee_v8, r1 + 8 * k) + EE_LD(ee_v8, r2 + 8 * k));             \
+                        for (int k = 0; k < N4; k++)                                                           \
+                            a4[q][k] += c * (EE_LD(ee_v4, r1 + 8 * N8 + 4 * k) + EE_LD(ee_v4, r2 + 8 * N8 + 4 * k)); \
+                    }                                                                                          \
+                }                                                                                              \
+                for (; i < half; i++) {                                                                        \
+                    const double c = h[fb - i];                                                                \
+                    const double *r1 = lo + i * L, *r2 = hi - i * L;                                           \
+                    for (int k = 0; k < N8; k++)                                                               \
+                        a8[0][k] += c * (EE_LD(ee_v8, r1 + 8 * k) + EE_LD(ee_v8, r2 + 8 * k));                 \
+                    for (int k = 0; k < N4; k++)                                                               \
+                        a4[0][k] += c * (EE_LD(ee_v4, r1 + 8 * N8 + 4 * k) + EE_LD(ee_v4, r2 + 8 * N8 + 4 * k)); \
+                }                                                                                              \
+                if (((fb - fa) & 1) == 0) { /* the centre tap */                                               \
+                    const double c = h[(fa + fb) / 2];                                                         \
+                    const double *r = lo + half * L;                                                           \
+                    for (int k = 0; k < N8; k++) a8[1][k] += c * EE_LD(ee_v8, r + 8 * k);                      \
+                    for (int k = 0; k < N4; k++) a4[1][k] += c * EE_LD(ee_v4, r + 8 * N8 + 4 * k);             \
+                }                                                                                              \
+            } else {                                                                                           \
             ptrdiff_t p_hi = t / up;                                                                           \
             ptrdiff_t p_lo = t - (H - 1) <= 0 ? 0 : (t - (H - 1) + up - 1) / up;                               \
             if (p_lo < x_start) p_lo = x_start;                                                                \
@@ -969,6 +1006,7 @@ EE_RS_BLOCK(1)
                     a4[0][k] += c * EE_LD(ee_v4, r + 8 * N8 + 4 * k);                                          \
                 }                                                                                              \
             }                                                                                                  \
+            }                                                                                                  \
             double *o = y + j * L + l0;                                                                        \
             for (int k = 0; k < N8; k++) {                                                                     \
                 EE_ST(ee_v8, o + 8 * k, (a8[0][k] + a8[1][k]) + (a8[2][k] + a8[3][k]));                        \
@@ -988,17 +1026,28 @@ void ee_resample(const double *x, ptrdiff_t n, ptrdiff_t x_start, int L, const d
                  int down, ptrdiff_t pre_remove, ptrdiff_t j0, ptrdiff_t n_out, double *y) {
     int l0 = 0;
 #if EE_VEC
-    for (; l0 + 16 <= L; l0 += 16) rs_16(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+    /* Decimation (up == 1) with a symmetric filter -- resample_poly's windowed sinc always is -- folds
+     * mirrored taps: fa .. fb is the span of nonzero taps, fb > fa only when it is exactly symmetric. */
+    ptrdiff_t fa = 0, fb = 0;
+    if (up == 1) {
+        ptrdiff_t a = 0, b = H - 1;
+        while (a < H && h[a] == 0.0) a++;
+        while (b > a && h[b] == 0.0) b--;
+        int sym = b > a;
+        for (ptrdiff_t i = 0; sym && a + i < b - i; i++) sym = h[a + i] == h[b - i];
+        if (sym) fa = a, fb = b;
+    }
+    for (; l0 + 16 <= L; l0 += 16) rs_16(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y, fa, fb);
     if (l0 + 12 <= L) {
-        rs_12(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        rs_12(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y, fa, fb);
         l0 += 12;
     }
     if (l0 + 8 <= L) {
-        rs_8(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        rs_8(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y, fa, fb);
         l0 += 8;
     }
     if (l0 + 4 <= L) {
-        rs_4(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y);
+        rs_4(x, n, x_start, L, l0, h, H, up, down, pre_remove, j0, n_out, y, fa, fb);
         l0 += 4;
     }
 #endif
