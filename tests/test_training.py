@@ -60,6 +60,20 @@ def test_train_writes_an_honest_checkpoint(data, cache):
     assert res.checkpoint.read_bytes()[8:9] == b"{"
 
 
+def test_min_samples_per_epoch_gives_a_small_training_set_enough_steps(data, cache):
+    """40 training records, batches of 32: one pass is 2 steps; asking for 128 windows an epoch gives 4."""
+    from ecgedge.training.loop import train
+
+    res = train(_recipe(cache, ["train.epochs=1", "data.train_size=40", "train.batch_size=32",
+                                "train.min_samples_per_epoch=128"]), cache / "min", log=lambda m: None)
+    assert [h["steps"] for h in res.metrics["history"]] == [4]
+    res = train(_recipe(cache, ["train.epochs=1", "data.train_size=40", "train.batch_size=32"]), cache / "one",
+                log=lambda m: None)
+    assert [h["steps"] for h in res.metrics["history"]] == [2]
+    with pytest.raises(EcgedgeError, match="min_samples_per_epoch"):
+        _recipe(cache, ["train.min_samples_per_epoch=-1"])
+
+
 def _run_cli(args, env, **kw):
     return subprocess.Popen([sys.executable, "-m", "ecgedge", "train", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kw)

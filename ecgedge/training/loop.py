@@ -182,7 +182,11 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     elif resume and main:
         log("nothing to resume: starting from scratch")
 
-    steps_per_epoch = max(1, math.ceil(len(split.train) / (r.train.batch_size * world)))
+    per_epoch = max(len(split.train), r.train.min_samples_per_epoch)
+    steps_per_epoch = max(1, math.ceil(per_epoch / (r.train.batch_size * world)))
+    # passes over the training records per epoch (one unless min_samples_per_epoch asks for more)
+    passes = 1 if per_epoch == len(split.train) else math.ceil(steps_per_epoch * r.train.batch_size * world
+                                                                / max(1, len(split.train)))
     total = steps_per_epoch * r.train.epochs
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else _Null()
     ckw = {"arch": r.model.arch, "arch_kwargs": arch_kwargs, "recipe": r.to_dict(),
@@ -195,7 +199,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         rng = np.random.default_rng([r.seed, epoch])
         _freeze(groups, r, epoch)
         net.train()
-        order = rng.permutation(split.train)
+        order = np.concatenate([rng.permutation(split.train) for _ in range(passes)])
         mine = order[rank::world]
         losses = []
         for b in range(steps_per_epoch):
@@ -267,7 +271,7 @@ def _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history
     """Rank 0 after each epoch: validate, keep the best, write the state. True: stop early."""
     pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
     val_auc = macro_auroc(y[split.val], pv)
-    row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+    row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses),
            "val_macro_auroc": val_auc, "lr": lr, "seconds": round(time.perf_counter() - t0, 2)}
     history.append(row)
     improved = val_auc > best["auroc"]

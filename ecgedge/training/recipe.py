@@ -76,6 +76,9 @@ class TrainCfg:
     bootstrap: int = 1000
     #: Stop after this many epochs without a better validation macro AUROC (0: never).
     patience: int = 0
+    #: An epoch draws at least this many training windows (records repeat, each pass in a new order), so
+    #: that a small training set still gets enough optimizer steps (0: one pass over the records).
+    min_samples_per_epoch: int = 0
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Recipe:
             (t.schedule in ("onecycle", "cosine"), "train.schedule", f"{t.schedule!r} is not onecycle or cosine"),
             (t.epochs >= 1, "train.epochs", "must be at least 1"),
             (t.batch_size >= 1, "train.batch_size", "must be at least 1"),
+            (t.min_samples_per_epoch >= 0, "train.min_samples_per_epoch", "must be 0 or more"),
             (t.lr > 0, "train.lr", "must be positive"),
             (self.transfer.mode in ("finetune", "linear", "gradual"), "transfer.mode",
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
