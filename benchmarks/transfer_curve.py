@@ -12,6 +12,11 @@ training-set size (``--sizes``, 0 = the whole training split) and each 5-fold cr
 Every run selects its epoch on its own validation folds; its test folds are evaluated once. The table
 (mean +- sd of test macro AUROC over the folds run, per kind and size) is rebuilt from every run found under
 ``--out`` and written to ``benchmarks/results/transfer-physionet2017.json``.
+
+The curve's protocol, the same for every kind and size (``PROTOCOL``): an epoch draws at least 640 training
+windows (10 optimizer steps; one pass over 100 records would be 2, too few for either kind to learn), and
+evaluation windows do not overlap (10-s hop: half the evaluation cost of the recipes' 5-s hop, which the
+shipped model keeps).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PROTOCOL = ["train.min_samples_per_epoch=640", "preprocessing.stride=10.0"]
 KINDS = {
     "scratch": ("physionet2017_af_scratch.toml", []),
     "transfer": ("physionet2017_af_transfer.toml", ['transfer.lead_adapt="mean"']),
@@ -42,7 +48,7 @@ def run_one(kind: str, size: int, fold: int, init: str, out_root: Path, extra: l
     cmd = [sys.executable, "-m", "ecgedge", "train", str(REPO / "train" / recipe), "--out", str(out),
            "--set", 'data.split="cv5"', "--set", f"data.cv_fold={fold}", "--set", f"data.train_size={size}",
            "--set", "train.bootstrap=0"]
-    for s in sets + extra:
+    for s in PROTOCOL + sets + extra:
         cmd += ["--set", s]
     if kind != "scratch":
         cmd += ["--init", init]
@@ -135,7 +141,8 @@ def main() -> None:
     res = REPO / "benchmarks" / "results" / "transfer-physionet2017.json"
     res.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "init": args.init,
                                "protocol": "5-fold CV on 10 stratified folds (test 2 folds, validation 2, train 6); "
-                                           "epoch chosen on validation; test evaluated once per run",
+                                           "epoch chosen on validation; test evaluated once per run; "
+                                           + "; ".join(PROTOCOL),
                                "results": runs}, indent=1))
     print(f"wrote {res}")
     if args.readme and write_readme(readme_table(runs)):
