@@ -123,7 +123,8 @@ def main() -> None:
                     help="runs at once, each on cores/jobs torch threads (small runs use cores poorly)")
     args = ap.parse_args()
     out_root = Path(args.out)
-    todo = [(kind, int(size), int(fold)) for size in args.sizes.split(",") for fold in args.folds.split(",")
+    # fold-major: stopped early, the table still covers every size and kind on the same folds
+    todo = [(kind, int(size), int(fold)) for fold in args.folds.split(",") for size in args.sizes.split(",")
             for kind in args.kinds.split(",")]
     extra = list(args.set)
     if args.jobs > 1:
