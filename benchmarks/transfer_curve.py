@@ -83,7 +83,9 @@ def readme_table(runs: dict) -> str:
     """Markdown: one row per training-set size, one column per kind (test macro AUROC mean +- sd over folds)."""
     kinds = [k for k in KINDS if any(r["kind"] == k for r in runs.values())]
     sizes = sorted({r["train_size"] for r in runs.values()}, key=lambda v: (v == "all", int(v) if v != "all" else 0))
-    lines = ["| training records | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    paired = "scratch" in kinds and "transfer" in kinds
+    head = kinds + (["transfer − scratch, same folds (wins)"] if paired else [])
+    lines = ["| training records | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for size in sizes:
         cells = []
         for k in kinds:
@@ -93,6 +95,17 @@ def readme_table(runs: dict) -> str:
                 continue
             sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
             cells.append(f"{r['mean']:.3f}{sd} ({r['n_folds']} fold{'s' if r['n_folds'] > 1 else ''})")
+        if paired:
+            sc, tr = runs.get(f"scratch-{size}"), runs.get(f"transfer-{size}")
+            common = sorted(set(sc["folds"]) & set(tr["folds"])) if sc and tr else []
+            d = [tr["folds"][f] - sc["folds"][f] for f in common]
+            if len(d) > 1:
+                wins = sum(x > 0 for x in d)
+                cells.append(f"{statistics.mean(d):+.3f} ± {statistics.stdev(d):.3f} ({wins}/{len(d)})")
+            elif d:
+                cells.append(f"{d[0]:+.3f} (1 fold)")
+            else:
+                cells.append("—")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
