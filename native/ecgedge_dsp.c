@@ -865,6 +865,7 @@ int ee_remove_baseline(double *x, ptrdiff_t n, int L, int k1, int k2) {
 }
 
 int ee_remove_baseline_rows(double *x, ptrdiff_t n, int L, int k1, int k2) {
+    if (n <= 0 || L <= 0) return EE_OK; /* nothing to do (and no zero-byte scratch to mistake for ENOMEM) */
     ee_work w;
     memset(&w, 0, sizeof w);
     int rc = EE_OK;

@@ -94,6 +94,7 @@ def test_medfilt_short_and_constant_inputs(backend):
         np.testing.assert_array_equal(B.medfilt(x, 5), np.stack([ss.medfilt(r, 5) for r in x]))
     x = np.ones((1, 50))
     np.testing.assert_array_equal(B.medfilt(x, 9), ss.medfilt(x[0], 9)[None])
+    assert B.remove_baseline(np.zeros((2, 0)), 101, 301).shape == (2, 0)  # empty: nothing to do, no error
 
 
 def test_baseline_removal_is_two_medians(backend, records):
