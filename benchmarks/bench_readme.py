@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
+
+from readme_block import replace_block
 
 from ecgedge.runtime.bench import Row, markdown
 
@@ -47,13 +48,8 @@ def main() -> None:
         "",
         "</details>",
     ]
-    readme = REPO / "README.md"
-    s = readme.read_text()
-    block = "<!-- bench:start -->\n" + "\n".join(text) + "\n<!-- bench:end -->"
-    s, n = re.subn(r"<!-- bench:start -->.*?<!-- bench:end -->", lambda _: block, s, flags=re.S)
-    if not n:
+    if not replace_block("bench", "\n".join(text)):
         raise SystemExit("README.md has no <!-- bench:start --> / <!-- bench:end --> markers")
-    readme.write_text(s)
     print(f"README.md: {len(front)} frontier rows, {len(rows)} rows")
 
 

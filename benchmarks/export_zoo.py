@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from readme_block import replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -118,13 +119,7 @@ def main() -> None:
                                            "rows": sorted(old.values(), key=lambda r: r["arch"])}, indent=1))
     data = json.loads(RESULTS.read_text())
     rows = [r for r in data["rows"] if "error" not in r]
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    a0, a1 = "<!-- export:start -->", "<!-- export:end -->"
-    if a0 in text and a1 in text:
-        i, j = text.index(a0) + len(a0), text.index(a1)
-        text = text[:i] + "\n" + table(rows) + text[j:]
-        readme.write_text(text)
+    replace_block("export", table(rows))
     print(table(rows))
     for r in data["rows"]:
         if "error" in r:

@@ -12,12 +12,13 @@ import argparse
 import glob
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from readme_block import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,12 +93,7 @@ def main() -> None:
         size = f"{r['parameters'] / 1e6:.2f} M" if r["parameters"] >= 1e5 else f"{r['parameters'] / 1e3:.1f} k"
         lines.append(f"| {r['arch']} | {size} | {r['test_macro_auroc']:.3f} "
                      f"[{ci[0]:.3f}–{ci[1]:.3f}] | {r['val_macro_auroc']:.3f} | {r['cpu_batch1_ms']:.2f} |")
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    new = re.sub(r"<!-- zoo:start -->.*<!-- zoo:end -->",
-                 "<!-- zoo:start -->\n" + "\n".join(lines) + "\n<!-- zoo:end -->", text, flags=re.S)
-    if new != text:
-        readme.write_text(new)
+    replace_block("zoo", "\n".join(lines))
     print(f"wrote {res} and the README table", flush=True)
     os.sync()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -30,6 +31,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from readme_block import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOCOL = ["train.min_samples_per_epoch=640", "preprocessing.stride=10.0"]
@@ -110,19 +113,6 @@ def readme_table(runs: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(table_md: str) -> bool:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    a, b = "<!-- transfer:start -->", "<!-- transfer:end -->"
-    if a not in text or b not in text:
-        return False
-    new = text[: text.index(a) + len(a)] + "\n" + table_md + "\n" + text[text.index(b):]
-    tmp = readme.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(readme)
-    return True
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", required=True, help="PTB-XL-pretrained checkpoint (same architecture)")
@@ -141,8 +131,6 @@ def main() -> None:
             for kind in args.kinds.split(",")]
     extra = list(args.set)
     if args.jobs > 1:
-        import os
-
         extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
@@ -159,7 +147,7 @@ def main() -> None:
                                            + "; ".join(PROTOCOL),
                                "results": runs}, indent=1))
     print(f"wrote {res}")
-    if args.readme and write_readme(readme_table(runs)):
+    if args.readme and replace_block("transfer", readme_table(runs)):
         print("README table updated")
 
 

@@ -510,38 +510,21 @@ static PyObject *py_medfilt(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* remove_baseline(x, k1, k2, rows=0): x[n, L] interleaved, or with rows x[L, n] lead-major; in place */
 static PyObject *py_remove_baseline(PyObject *self, PyObject *args) {
     PyObject *xo;
-    int k1, k2, rc;
-    if (!PyArg_ParseTuple(args, "Oii", &xo, &k1, &k2)) return NULL;
+    int k1, k2, rows = 0, rc;
+    if (!PyArg_ParseTuple(args, "Oii|p", &xo, &k1, &k2, &rows)) return NULL;
     if ((k1 > 0 && !(k1 & 1)) || (k2 > 0 && !(k2 & 1))) {
         PyErr_SetString(PyExc_ValueError, "median widths must be odd");
         return NULL;
     }
     Py_buffer x;
-    Py_ssize_t n;
-    int L;
-    if (get_x(xo, &x, 1, &n, &L)) return NULL;
-    Py_BEGIN_ALLOW_THREADS rc = ee_remove_baseline((double *)x.buf, n, L, k1, k2);
-    Py_END_ALLOW_THREADS release(&x);
-    if (rc) return raise_rc(rc, NULL);
-    Py_RETURN_NONE;
-}
-
-/* remove_baseline_rows(x[L, n], k1, k2): lead-major, in place */
-static PyObject *py_remove_baseline_rows(PyObject *self, PyObject *args) {
-    PyObject *xo;
-    int k1, k2, rc;
-    if (!PyArg_ParseTuple(args, "Oii", &xo, &k1, &k2)) return NULL;
-    if ((k1 > 0 && !(k1 & 1)) || (k2 > 0 && !(k2 & 1))) {
-        PyErr_SetString(PyExc_ValueError, "median widths must be odd");
-        return NULL;
-    }
-    Py_buffer x;
-    Py_ssize_t n;
-    int L;
-    if (get_x(xo, &x, 1, &n, &L)) return NULL; /* shape [L, n]: the names swap */
-    Py_BEGIN_ALLOW_THREADS rc = ee_remove_baseline_rows((double *)x.buf, (ptrdiff_t)L, (int)n, k1, k2);
+    Py_ssize_t d0;
+    int d1;
+    if (get_x(xo, &x, 1, &d0, &d1)) return NULL;
+    Py_BEGIN_ALLOW_THREADS rc = rows ? ee_remove_baseline_rows((double *)x.buf, d1, (int)d0, k1, k2)
+                                     : ee_remove_baseline((double *)x.buf, d0, d1, k1, k2);
     Py_END_ALLOW_THREADS release(&x);
     if (rc) return raise_rc(rc, NULL);
     Py_RETURN_NONE;
@@ -679,8 +662,8 @@ static PyMethodDef methods[] = {
     {"sosfilt_zi", py_sosfilt_zi, METH_VARARGS, "Steady-state initial conditions of an SOS cascade."},
     {"sosfiltfilt", py_sosfiltfilt, METH_VARARGS, "Zero-phase SOS filter (in place)."},
     {"medfilt", py_medfilt, METH_VARARGS, "Sliding median (zero-padded edges)."},
-    {"remove_baseline", py_remove_baseline, METH_VARARGS, "Two-stage median baseline removal (in place)."},
-    {"remove_baseline_rows", py_remove_baseline_rows, METH_VARARGS, "The same on lead-major x[L, n] (in place)."},
+    {"remove_baseline", py_remove_baseline, METH_VARARGS,
+     "Two-stage median baseline removal in place; rows=True: x is lead-major [L, n]."},
     {"resample", py_resample, METH_VARARGS, "Polyphase FIR resampling of a (window of a) stream."},
     {"normalize", py_normalize, METH_VARARGS, "Per-lead normalisation (in place)."},
     {"windows", py_windows, METH_VARARGS, "Cut windows into a preallocated float32 batch."},

@@ -54,7 +54,7 @@ def medfilt(x: np.ndarray, k: int) -> np.ndarray:
 
 def remove_baseline(x: np.ndarray, k1: int, k2: int) -> np.ndarray:
     xr = np.array(x, np.float64, order="C", ndmin=2)  # a copy, lead-major: no transposes
-    K.remove_baseline_rows(xr, int(k1), int(k2))
+    K.remove_baseline(xr, int(k1), int(k2), True)
     return xr
 
 

@@ -16,7 +16,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,13 +107,18 @@ _DERIVE = {
 }
 
 
+def _single_lead_source(leads) -> str | None:
+    """The documented substitute for a single-lead model's lead: the record's only lead, or else its lead I."""
+    return leads[0] if len(leads) == 1 else "I" if "I" in leads else None
+
+
 def _model_hint(leads) -> str:
     """The fix for a record whose leads a model lacks: a shipped model that fits, if there is one."""
     from ..zoo import shipped
 
     def fits_model(needed) -> bool:
-        if len(needed) == 1:  # conform_leads' single-lead substitute: the record's only lead, or its lead I
-            return len(leads) == 1 or "I" in leads or needed[0] in leads
+        if len(needed) == 1:
+            return needed[0] in leads or _single_lead_source(leads) is not None
         return set(needed) <= set(leads)
 
     fits = [name for name, card in shipped().items() if fits_model(card["contract"]["preprocessing"]["leads"])]
@@ -127,13 +132,10 @@ def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
     missing = [lead for lead in needed if normalize_lead(lead) not in have]
     if not missing:
         return sig, []
-    if len(needed) == 1 and (sig.n_leads == 1 or "I" in have):
-        # A single-lead model (e.g. trained on a hand-held device's lead I-like "ECG" channel): a record's only
-        # lead, or else its lead I, is the documented substitute.
-        src = sig.leads[0] if sig.n_leads == 1 else "I"
+    src = _single_lead_source(sig.leads) if len(needed) == 1 else None
+    if src is not None:
+        # A single-lead model (e.g. trained on a hand-held device's lead I-like "ECG" channel)
         i = sig.leads.index(src)
-        from dataclasses import replace
-
         one = replace(sig, data=sig.data[i:i + 1], leads=(normalize_lead(needed[0]),),
                       units=tuple(sig.units[i:i + 1]) or ("mV",))
         why = "its only lead" if sig.n_leads == 1 else "lead I"
@@ -145,7 +147,6 @@ def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
             f"lacks lead(s) {', '.join(hard)} that the model needs (record has {', '.join(sig.leads) or 'none'})",
             path=sig.path or sig.name, where="leads",
             fix=_model_hint(sig.leads))
-    from dataclasses import replace
 
     rows, names, units = [sig.data], list(sig.leads), list(sig.units)
     for m in derivable:

@@ -125,7 +125,7 @@ for it in range(iterations):
     if n > 2 and rng.random() < 0.3:
         xb[int(rng.integers(0, n))] = 1e12
     K.remove_baseline(xb, k1, k2)
-    K.remove_baseline_rows(np.ascontiguousarray(xb.T), k1, k2 if rng.random() < 0.8 else 0)
+    K.remove_baseline(np.ascontiguousarray(xb.T), k1, k2 if rng.random() < 0.8 else 0, True)
     if window:
         wc = K.window_count(n, window, stride, cover)
         K.windows(x, window, stride, cover, int(rng.integers(0, 3)), np.empty(wc * L * window, np.float32))
