@@ -108,6 +108,17 @@ def test_bad_profiles_and_options(tmp_path):
         options_from(None, method="kl")
     with pytest.raises(EcgedgeError, match="unknown target"):
         options_from(None, targets=["onnx", "coreml"])
+    # keep_float given as a string: node names split at commas ("auto" is the gate's setting, never a node list)
+    assert options_from(None, keep_float="auto").quant.keep_float == []
+    assert options_from(None, keep_float="auto").keep_float == "auto"
+    assert options_from(None, keep_float="Conv_1, Relu_2").quant.keep_float == ["Conv_1", "Relu_2"]
+    p = tmp_path / "k.toml"
+    p.write_text("[int8]\nkeep_float = 'Conv_1,Conv_2'\n")
+    assert options_from(load_profile(p)).quant.keep_float == ["Conv_1", "Conv_2"]
+    p.write_text("[int8]\nkeep_float = 'auto'\n")
+    with pytest.raises(EcgedgeError, match="gate setting") as e:
+        options_from(load_profile(p))
+    assert "[gate]" in e.value.fix
 
 
 def test_existing_output_is_refused_and_kept(tiny_run, tmp_path):

@@ -43,6 +43,11 @@ class QuantOptions:
     keep_float: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.keep_float, str):  # a bare string would otherwise be read one character per node
+            if self.keep_float.strip() == "auto":
+                raise EcgedgeError("keep_float 'auto' is a gate setting, not a list of layers", where="int8.keep_float",
+                                   fix="write [gate] keep_float = \"auto\", or list node names")
+            self.keep_float = [n.strip() for n in self.keep_float.split(",") if n.strip()]
         if self.flavour not in FLAVOURS:
             raise EcgedgeError(f"unknown INT8 flavour {self.flavour!r}", where="int8.flavour",
                                fix="one of " + ", ".join(FLAVOURS))
