@@ -296,6 +296,26 @@ def train_cmd(
         print(f"{res.checkpoint}: test macro AUROC {res.metrics['test']['macro_auroc']:.4f}")
 
 
+@app.command("ensemble")
+def ensemble_cmd(
+    members: Annotated[list[str], typer.Argument(help="Run folders of `ecgedge train` (or their model.safetensors).")],
+    out: Annotated[Path, typer.Option(help="Folder for the ensemble's model.safetensors and metrics.json.")],
+    name: Annotated[str, typer.Option(help="Name recorded in the checkpoint (default: ensemble-<archs>).")] = "",
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: its default).")] = 0,
+) -> None:
+    """Average trained models that share a contract (logits); thresholds on validation, test fold once."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EcgedgeError("ensembling needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+    from .training.ensemble import build_ensemble
+
+    if (out / "model.safetensors").exists():
+        raise EcgedgeError("a checkpoint is already there; nothing was overwritten", path=str(out / "model.safetensors"),
+                           fix="choose another --out or remove it")
+    build_ensemble(members, out, name=name, threads=threads, log=lambda m: print(m, flush=True))
+
+
 # -------------------------------------------------------------------------------------------- infer
 @app.command("infer")
 def infer_cmd(

@@ -184,3 +184,57 @@ def test_init_from_another_architecture_names_the_layers(tmp_path):
     assert "resnet1d_wang's" in msg and " fit" in msg
     assert "differ in shape" in msg or "absent from the checkpoint" in msg
     assert "model.arch=fcn_wang" in msg and str(ck) in msg
+
+
+def test_ensemble_of_two_runs_exports_as_one_model(data, cache):
+    """Two small runs of different architectures averaged into one checkpoint: its logits are the members'
+    mean, thresholds are tuned on validation, the test fold is reported, and it exports to one ONNX graph that
+    onnxruntime runs at any batch and length. Members that do not share a contract, an ensemble as a
+    member, training an ensemble and fine-tuning from one are refused with the fix."""
+    import numpy as np
+
+    from ecgedge.export.pipeline import options_from, run_export
+    from ecgedge.runtime.ort import session
+    from ecgedge.training.ensemble import build_ensemble
+    from ecgedge.training.loop import _transfer, train
+
+    a = train(_recipe(cache), cache / "a", log=lambda m: None)
+    b = train(_recipe(cache, ['model.arch="eegnet"', "seed=1"]), cache / "b", log=lambda m: None)
+    log: list[str] = []
+    rep = build_ensemble([cache / "a", b.checkpoint], cache / "ens", bootstrap=50, log=log.append)
+    assert [m["arch"] for m in rep["members"]] == ["mobilenet1d", "eegnet"]
+    assert 0.0 <= rep["validation"]["macro_auroc"] <= 1.0 and rep["test"]["n_records"] > 200
+    assert any("never used for any choice" in line for line in log)
+    ck = load_checkpoint(cache / "ens" / "model.safetensors")
+    assert ck.arch == "ensemble" and len(ck.contract.thresholds) == 5
+    ens = ck.build_model()
+    ma, mb = load_checkpoint(a.checkpoint).build_model(), load_checkpoint(b.checkpoint).build_model()
+    x = torch.randn(3, 12, 250)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x), (ma(x) + mb(x)) / 2)
+    out = cache / "ens-export"
+    run_export(cache / "ens" / "model.safetensors", options_from(None, out=str(out), threads=1), log=lambda m: None)
+    s = session(out / "ensemble.fp32.onnx", threads=1)
+    for shape in ((1, 12, 250), (5, 12, 400)):
+        xx = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            ref = ens(torch.from_numpy(xx)).numpy()
+        np.testing.assert_allclose(s.run(None, {"ecg": xx})[0], ref, rtol=1e-4, atol=1e-4)
+
+    with pytest.raises(EcgedgeError, match="at least 2 members"):
+        build_ensemble([cache / "a"], cache / "e1")
+    with pytest.raises(EcgedgeError, match="cannot be a member") as e:
+        build_ensemble([cache / "ens", cache / "a"], cache / "e2")
+    assert "members" in e.value.fix
+    c = train(_recipe(cache, ["preprocessing.window=3.0", "train.epochs=1"]), cache / "c", log=lambda m: None)
+    with pytest.raises(EcgedgeError, match="preprocess differently: window") as e:
+        build_ensemble([cache / "a", c.checkpoint], cache / "e3")
+    assert "same" in e.value.fix and not (cache / "e3" / "model.safetensors").exists()
+    with pytest.raises(EcgedgeError, match="not trained as one") as e:
+        train(_recipe(cache, ['model.arch="ensemble"']), cache / "d", log=lambda m: None)
+    assert "ecgedge ensemble" in e.value.fix
+    r = load_recipe(REPO / "train" / "physionet2017_af_transfer.toml",
+                    [f'transfer.init="{cache / "ens" / "model.safetensors"}"'])
+    with pytest.raises(EcgedgeError, match="is an ensemble") as e:
+        _transfer("resnet1d_wang", r, leads=1, classes=1, fs=100.0, log=lambda m: None)
+    assert str(a.checkpoint) in e.value.fix or str(cache / "a") in e.value.fix

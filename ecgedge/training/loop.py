@@ -102,6 +102,10 @@ def _layer_mismatch(ck, arch: str) -> str:
 def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, log):
     """A model initialised from a pretrained checkpoint: new head, first layer adapted to the leads."""
     ck = load_checkpoint(r.transfer.init)
+    if ck.arch == "ensemble":
+        members = ", ".join(m.get("checkpoint", "?") for m in (ck.meta.get("metrics") or {}).get("members", []))
+        raise EcgedgeError("--init checkpoint is an ensemble; fine-tune one of its members", path=r.transfer.init,
+                           where="transfer.init", fix=f"pass a member's checkpoint ({members or 'see its metrics'})")
     if ck.arch != model_arch:
         raise EcgedgeError(f"--init checkpoint is a {ck.arch}, the recipe builds a {model_arch}: "
                            + _layer_mismatch(ck, model_arch),
@@ -126,6 +130,9 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         torch.set_num_threads(r.train.threads)
     torch.manual_seed(r.seed)
 
+    if r.model.arch == "ensemble":
+        raise EcgedgeError("an ensemble is not trained as one", path=r.path or None, where="model.arch",
+                           fix="train its members, then `ecgedge ensemble RUN RUN ... --out DIR`")
     # -- data ------------------------------------------------------------------------------------
     store = open_store(r)
     y, classes, multilabel = labels(store, r)

@@ -953,6 +953,38 @@ _register("mobilenet1d", MobileNet1d, "edge",
           "ecgedge (after Howard et al. 2019, MobileNetV3)")
 
 
+class Ensemble(nn.Module):
+    """Members that share one input contract, their logits averaged: one graph, one ONNX file.
+
+    ``members`` is a list of ``{"arch": name, "kwargs": {...}}``; the weights live under ``members.<i>.``.
+    Averaging logits (not probabilities) keeps the output a logit, so thresholds and the runtime's sigmoid
+    apply unchanged. An ensemble is built from trained checkpoints (``ensemble_checkpoint``), not trained
+    as one: the training loop, transfer learning and ``--init`` refuse it.
+    """
+
+    def __init__(self, leads: int, classes: int, members: list | None = None, fs: float = 100.0) -> None:
+        super().__init__()
+        if not members or not isinstance(members, list):
+            raise EcgedgeError("an ensemble needs a list of members", where="model.kwargs.members",
+                               fix='members = [{arch = "resnet1d_wang"}, {arch = "xresnet1d50"}]')
+        built = []
+        for i, m in enumerate(members):
+            if not isinstance(m, dict) or not isinstance(m.get("arch"), str) or m["arch"] == "ensemble":
+                raise EcgedgeError(f"ensemble member {i} is not {{arch = NAME, kwargs = {{...}}}}",
+                                   where=f"model.kwargs.members[{i}]")
+            built.append(build_model(m["arch"], leads, classes, fs=fs, window=1 << 20, **(m.get("kwargs") or {})))
+        self.members = nn.ModuleList(built)
+        self.spec = [{"arch": m["arch"], "kwargs": dict(m.get("kwargs") or {})} for m in members]
+        self.leads, self.num_classes = int(leads), int(classes)
+        self.min_length = max(int(m.min_length) for m in built)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.members[0](x)
+        for m in self.members[1:]:
+            out = out + m(x)
+        return out / len(self.members)
+
+
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names (of one ``family`` if given), in registry order."""
     return [n for n, m in MODELS.items() if family is None or m.family == family]
@@ -971,13 +1003,22 @@ def build_model(name: str, leads: int, classes: int, fs: float = 100.0, window: 
     the model (e.g. ``width``, ``dropout``).
     """
     info = MODELS.get(name)
-    if info is None:
+    if name != "ensemble" and info is None:
         raise EcgedgeError(f"unknown model {name!r}", where="model.arch",
                            fix=f"valid names: {', '.join(MODELS)}")
     if int(leads) < 1 or int(classes) < 1:
         raise EcgedgeError(f"{name}: needs at least 1 lead and 1 class, got leads={leads}, classes={classes}")
     if not fs or fs <= 0:
         raise EcgedgeError(f"{name}: sampling rate must be positive, got {fs}")
+    if name == "ensemble":
+        if set(kwargs) - {"members"}:
+            raise EcgedgeError(f"ensemble: unknown option(s) {', '.join(sorted(set(kwargs) - {'members'}))}",
+                               where="model.kwargs", fix="an ensemble takes only members")
+        model = Ensemble(int(leads), int(classes), fs=float(fs), **kwargs)
+        if window < model.min_length:
+            raise EcgedgeError(f"ensemble: a window of {window} samples is shorter than a member's minimum "
+                               f"{model.min_length}", fix=f"use a window of at least {model.min_length} samples")
+        return model
     cls = info.build.cls  # type: ignore[attr-defined]
     unknown = sorted(set(kwargs) - set(_accepted(cls)))
     if unknown:
