@@ -86,9 +86,15 @@ def main() -> None:
 
     p = c.preprocessing
     tr = ck.meta["recipe"].get("transfer") or {}
-    techniques = (f"random {p.window / p.fs:g}-s crops with the recipe's augmentations; test-time sliding windows "
-                  f"(stride {(p.stride or p.window) / p.fs:g} s) aggregated by {c.aggregate}; no ensembling or "
-                  "distillation")
+    members = (ck.meta.get("metrics") or {}).get("members") or []
+    norm = ("per-record z-score per lead" if p.norm == "zscore" and p.norm_scope == "record" else
+            "no amplitude normalisation (band-passed millivolts: voltage criteria such as hypertrophy's survive)"
+            if p.norm == "none" else f"{p.norm} per {p.norm_scope}")
+    techniques = (f"random {p.window / p.fs:g}-s crops with the recipe's augmentations; {norm}; test-time sliding "
+                  f"windows (stride {(p.stride or p.window) / p.fs:g} s) aggregated by {c.aggregate}; "
+                  + (f"an ensemble of {len(members)} ({', '.join(m['recipe'] or m['arch'] for m in members)}), "
+                     "logits averaged in one graph, members chosen on validation" if members else "no ensembling")
+                  + "; no distillation")
     if tr.get("init"):
         techniques += (f"; fine-tuned from the PTB-XL-pretrained {arch} ({tr['init']}), mode {tr.get('mode')}, "
                        f"discriminative lr factor {tr.get('discriminative_lr')}, first layer adapted to "
@@ -103,6 +109,7 @@ def main() -> None:
     card = {
         "name": a.name, "file": fname, "sha256": hashlib.sha256((dest / fname).read_bytes()).hexdigest(),
         "bytes": (dest / fname).stat().st_size, "arch": arch, "n_parameters": ck.meta.get("n_parameters"),
+        "members": [{k: m[k] for k in ("arch", "recipe", "validation_macro_auroc")} for m in members],
         "precision": "int8 (QDQ, U8S8 per-channel, MinMax calibration on 512 training-split windows)",
         "kept_float": info.meta.get("kept_float", []),
         "contract": c.to_dict(), "recipe": ck.meta["recipe"], "data": {

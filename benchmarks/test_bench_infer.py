@@ -110,7 +110,8 @@ def test_folder_end_to_end(benchmark, model, folder, record_result):
     info = read_info(model)
     c = info.contract
     torch.set_num_threads(1)
-    m = build_model(info.meta["arch"], leads=12, classes=len(c.classes), fs=c.fs, window=c.window).eval()
+    m = build_model(info.meta["arch"], leads=12, classes=len(c.classes), fs=c.fs, window=c.window,
+                    **(info.meta.get("arch_kwargs") or {})).eval()
     naive_files = folder[:20]
     for f in folder:  # both pipelines read from the page cache, not the disk
         f.with_suffix(".dat").read_bytes()

@@ -162,6 +162,8 @@ def test_cli_train_errors_are_one_line(tmp_path):
     r = run_cli("train", str(REPO / "train" / "ptbxl_resnet1d18.toml"), "--set", "model.arch=\"nope\"", "--out",
                 str(tmp_path / "o"), env={"ECGEDGE_CACHE": str(tmp_path / "c")})
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("ensemble", str(tmp_path / "nothing"), str(tmp_path / "nothing2"), "--out", str(tmp_path / "e"))
+    assert r.returncode == 2 and "no checkpoint here" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_init_from_another_architecture_names_the_layers(tmp_path):
