@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--export", default="", help="folder with ARCH.fp32.onnx / ARCH.int8.onnx (default: export it)")
     ap.add_argument("--selection", default="", help="how this model was chosen (written into the card)")
+    ap.add_argument("--reproduce", action="append", default=[],
+                    help="a command that rebuilds the model (repeat, in order; written into the card)")
     a = ap.parse_args()
 
     from ecgedge.artifact import read_info
@@ -90,9 +92,10 @@ def main() -> None:
     norm = ("per-record z-score per lead" if p.norm == "zscore" and p.norm_scope == "record" else
             "no amplitude normalisation (band-passed millivolts: voltage criteria such as hypertrophy's survive)"
             if p.norm == "none" else f"{p.norm} per {p.norm_scope}")
+    who = ", ".join(f"{m.get('recipe') or m['arch']} seed {m.get('seed')}" for m in members)
     techniques = (f"random {p.window / p.fs:g}-s crops with the recipe's augmentations; {norm}; test-time sliding "
                   f"windows (stride {(p.stride or p.window) / p.fs:g} s) aggregated by {c.aggregate}; "
-                  + (f"an ensemble of {len(members)} ({', '.join(m['recipe'] or m['arch'] for m in members)}), "
+                  + (f"an ensemble of {len(members)} ({who}), "
                      "logits averaged in one graph, members chosen on validation" if members else "no ensembling")
                   + "; no distillation")
     if tr.get("init"):
@@ -109,13 +112,14 @@ def main() -> None:
     card = {
         "name": a.name, "file": fname, "sha256": hashlib.sha256((dest / fname).read_bytes()).hexdigest(),
         "bytes": (dest / fname).stat().st_size, "arch": arch, "n_parameters": ck.meta.get("n_parameters"),
-        "members": [{k: m[k] for k in ("arch", "recipe", "validation_macro_auroc")} for m in members],
+        "members": [{k: m.get(k) for k in ("arch", "recipe", "seed", "validation_macro_auroc")} for m in members],
         "precision": "int8 (QDQ, U8S8 per-channel, MinMax calibration on 512 training-split windows)",
         "kept_float": info.meta.get("kept_float", []),
         "contract": c.to_dict(), "recipe": ck.meta["recipe"], "data": {
             "dataset": r.data.dataset, "task": store.manifest.get("task"), "store_key": ck.meta.get("store_key"),
             "split": split.description, "records": {"train": len(split.train), "validation": len(split.val),
                                                     "test": len(split.test)}},
+        "reproduce": a.reproduce,
         "selection": a.selection or "chosen by validation macro AUROC; the test folds evaluated once",
         "techniques": techniques,
         "validation": {"fp32": pick(res[("fp32", "validation")]), "int8": pick(res[("int8", "validation")])},

@@ -43,7 +43,8 @@ class ArtifactInfo:
         size = os.path.getsize(self.path) if os.path.exists(self.path) else None
         out = {
             "path": self.path, "kind": self.kind, "size_bytes": size, "precision": self.precision,
-            "arch": self.meta.get("arch"), "classes": list(c.classes), "multilabel": c.multilabel,
+            "arch": self.meta.get("arch"), "arch_kwargs": self.meta.get("arch_kwargs") or {},
+            "classes": list(c.classes), "multilabel": c.multilabel,
             "thresholds": list(c.thresholds) if c.thresholds else None, "dataset": c.dataset, "task": c.task,
             "input": {"leads": list(p.leads), "fs": p.fs, "units": p.units, "window": p.window, "stride": p.stride,
                       "window_seconds": (p.window or 0) / p.fs, "band": list(p.band) if p.band else None,

@@ -513,6 +513,15 @@ def export_cmd(
 
 
 # --------------------------------------------------------------------------------------------- info
+def _members(kw) -> str:
+    """`` of 2 x resnet1d_wang`` for an ensemble's arch kwargs, else ''."""
+    members = (kw or {}).get("members") if isinstance(kw, dict) else None
+    if not members:
+        return ""
+    archs = [m.get("arch", "?") for m in members if isinstance(m, dict)]
+    return " of " + (f"{len(archs)} x {archs[0]}" if len(set(archs)) == 1 else " + ".join(archs))
+
+
 @app.command("info")
 def info_cmd(
     model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2) or a checkpoint.")],
@@ -529,7 +538,7 @@ def info_cmd(
     rows = [("file", f"{d['path']} ({d['kind']}, {d['precision']}"
                      f"{', ' + d['flavour'] if d.get('flavour') else ''}, "
                      f"{(d['size_bytes'] or 0) / 1e6:.2f} MB)"),
-            ("architecture", f"{d.get('arch') or '?'}"
+            ("architecture", f"{d.get('arch') or '?'}" + _members(d.get("arch_kwargs"))
                              + (f" ({d['n_parameters']:,} parameters)" if d.get("n_parameters") else "")),
             ("task", f"{d['dataset']} {d['task']}".strip() or "-"),
             ("classes", ", ".join(d["classes"]) + ("" if d["multilabel"] else "  (one of)")),
@@ -541,7 +550,8 @@ def info_cmd(
                       f"stride {inp['stride']}, {inp['aggregate']} over windows"),
             ("filter", (f"band-pass {inp['band'][0]}-{inp['band'][1]} Hz"
                         f"{' zero-phase' if inp['zero_phase'] else ' causal'}") if inp["band"] else "none"),
-            ("normalisation", f"{inp['norm']} per {inp['norm_scope']}")]
+            ("normalisation", "none (amplitudes in mV)" if inp["norm"] == "none"
+             else f"{inp['norm']} per {inp['norm_scope']}")]
     gate = d.get("gate")
     if gate:
         rows.append(("accuracy check", f"validation macro AUROC {gate['macro_auroc']:.4f} vs FP32 "

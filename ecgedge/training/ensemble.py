@@ -108,6 +108,7 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
     report = {
         "recipe": name or f"ensemble-{'-'.join(s['arch'] for s in spec)}", "split": split.description,
         "members": [{"checkpoint": ck.path, "arch": ck.arch, "recipe": ck.meta["recipe"].get("name"),
+                     "seed": ck.meta["recipe"].get("seed"),
                      "validation_macro_auroc": v} for ck, v in zip(cks, member_val)],
         "validation": evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0),
         "test": evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=0),
@@ -115,7 +116,7 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
     }
     rd["name"] = report["recipe"]
     rd["description"] = "logit average of " + ", ".join(
-        f"{m['recipe']} ({m['arch']})" for m in report["members"])
+        f"{m['recipe']} ({m['arch']}, seed {m['seed']})" for m in report["members"])
     rd["model"] = {"arch": "ensemble", "kwargs": {"members": spec}}
     contract = InputContract(**{**c0.__dict__, "thresholds": tuple(float(t) for t in thresholds)})
     out = Path(out)
