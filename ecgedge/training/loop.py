@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
 from ..metrics import evaluate, macro_auroc, tune_thresholds
@@ -262,7 +263,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
                     metrics={"val_macro_auroc": report["validation"]["macro_auroc"],
                              "test_macro_auroc": report["test"]["macro_auroc"],
                              "test_macro_auroc_ci": report["test"].get("macro_auroc_ci")}, **ckw)
-    (out / "metrics.json").write_text(json.dumps(report, indent=1, default=_json))
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1, default=_json))
     _plot(history, out / "training_curve.png")
     t = report["test"]
     ci = t.get("macro_auroc_ci") or [float("nan")] * 2
