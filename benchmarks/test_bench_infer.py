@@ -118,7 +118,8 @@ def test_folder_end_to_end(benchmark, model, folder, record_result):
     for f in folder:  # both pipelines read from the page cache, not the disk
         f.with_suffix(".dat").read_bytes()
     zs = c.preprocessing.norm == "zscore"
-    t_naive = min(_time(lambda: _naive(naive_files, m, torch, ss, wfdb, zscore=zs)) for _ in range(2)) / len(naive_files)
+    t_naive = min(_time(lambda: _naive(naive_files, m, torch, ss, wfdb, zscore=zs)) for _ in range(2))
+    t_naive /= len(naive_files)
     pred = Predictor(model)
 
     def ours():

@@ -311,8 +311,8 @@ def ensemble_cmd(
     from .training.ensemble import build_ensemble
 
     if (out / "model.safetensors").exists():
-        raise EcgedgeError("a checkpoint is already there; nothing was overwritten", path=str(out / "model.safetensors"),
-                           fix="choose another --out or remove it")
+        raise EcgedgeError("a checkpoint is already there; nothing was overwritten",
+                           path=str(out / "model.safetensors"), fix="choose another --out or remove it")
     build_ensemble(members, out, name=name, threads=threads, log=lambda m: print(m, flush=True))
 
 
