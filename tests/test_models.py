@@ -260,3 +260,20 @@ def test_onnx_export_dynamic_batch_and_time(name, tmp_path):
             want = model(x).numpy()
         assert got.shape == want.shape == (shape[0], 5)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=f"{name} at {shape}")
+
+
+def test_ensemble_specs_are_checked():
+    """The ensemble architecture: members built by name, averaged; bad member lists are one clear error each."""
+    ens = build_model("ensemble", 12, 5, members=[{"arch": "mobilenet1d"}, {"arch": "eegnet", "kwargs": {}}])
+    x = torch.randn(2, 12, 250)
+    ens.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x), (ens.members[0](x) + ens.members[1](x)) / 2)
+    assert ens.min_length == max(m.min_length for m in ens.members)
+    for bad, match in (([], "needs a list of members"), ([{"arch": "ensemble"}], "member 0 is not"),
+                       ([{"arch": "mobilenet1d", "kwargs": [1]}], "member 0 is not"),
+                       ([{"arch": "nope"}], "unknown model 'nope'")):
+        with pytest.raises(EcgedgeError, match=match):
+            build_model("ensemble", 12, 5, members=bad)
+    with pytest.raises(EcgedgeError, match="unknown option"):
+        build_model("ensemble", 12, 5, members=[{"arch": "eegnet"}], width=2)

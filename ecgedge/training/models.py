@@ -958,8 +958,9 @@ class Ensemble(nn.Module):
 
     ``members`` is a list of ``{"arch": name, "kwargs": {...}}``; the weights live under ``members.<i>.``.
     Averaging logits (not probabilities) keeps the output a logit, so thresholds and the runtime's sigmoid
-    apply unchanged. An ensemble is built from trained checkpoints (``ensemble_checkpoint``), not trained
-    as one: the training loop, transfer learning and ``--init`` refuse it.
+    apply unchanged. An ensemble is built from trained checkpoints (``ecgedge ensemble``,
+    :func:`ecgedge.training.ensemble.build_ensemble`), not trained as one: the training loop and ``--init``
+    refuse it.
     """
 
     def __init__(self, leads: int, classes: int, members: list | None = None, fs: float = 100.0) -> None:
@@ -969,12 +970,12 @@ class Ensemble(nn.Module):
                                fix='members = [{arch = "resnet1d_wang"}, {arch = "xresnet1d50"}]')
         built = []
         for i, m in enumerate(members):
-            if not isinstance(m, dict) or not isinstance(m.get("arch"), str) or m["arch"] == "ensemble":
+            if (not isinstance(m, dict) or not isinstance(m.get("arch"), str) or m["arch"] == "ensemble"
+                    or not isinstance(m.get("kwargs") or {}, dict)):
                 raise EcgedgeError(f"ensemble member {i} is not {{arch = NAME, kwargs = {{...}}}}",
                                    where=f"model.kwargs.members[{i}]")
             built.append(build_model(m["arch"], leads, classes, fs=fs, window=1 << 20, **(m.get("kwargs") or {})))
         self.members = nn.ModuleList(built)
-        self.spec = [{"arch": m["arch"], "kwargs": dict(m.get("kwargs") or {})} for m in members]
         self.leads, self.num_classes = int(leads), int(classes)
         self.min_length = max(int(m.min_length) for m in built)
 
