@@ -592,7 +592,10 @@ def test_import_is_cheap_and_torch_free() -> None:
 
 
 def test_serial_stops_on_keyboard_interrupt() -> None:
-    code = ("import os, sys, tty\n"
+    # the child restores Python's own SIGINT handler: started under a background job of a non-interactive shell
+    # (how CI may be launched), it would inherit SIGINT ignored, and Python keeps an inherited SIG_IGN
+    code = ("import os, signal, sys, tty\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from ecgedge.streams.serial import SerialSource\n"
             "m, s = os.openpty(); tty.setraw(s)\n"
             "src = SerialSource(os.ttyname(s), 115200, 250, 'I', timeout=None)\n"
