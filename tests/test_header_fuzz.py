@@ -393,3 +393,17 @@ def test_mutated_cpsc_mat_raise_only_record_error(tmp_path, mat_bases, choice, e
             return
     assert sig.data.dtype == np.float32 and sig.data.shape[0] == 12
     assert np.isfinite(sig.data).all()
+
+
+def test_mat_values_that_do_not_fit_their_class_are_a_record_error():
+    """Found by the fuzz above: an int16-class variable whose stored doubles overflow int16 (or a float32 class
+    given 1e300) is a damaged file, reported as such, never a wrapped number or a numpy warning."""
+    from ecgedge.io.matv5 import _Bad, _to_class
+
+    for arr, code in ((np.array([1.0, 1e10]), "i2"), (np.array([np.nan]), "i4"), (np.array([-1], "i8"), "u1"),
+                      (np.array([1e300]), "f4")):
+        with pytest.raises(_Bad, match="do not fit its class"):
+            _to_class(arr, code, "val")
+    out = _to_class(np.array([-3, 7], "i1"), "f8", "val")
+    assert out.dtype == np.float64 and out.tolist() == [-3.0, 7.0]
+    assert _to_class(np.array([300.0]), "i2", "val").tolist() == [300]

@@ -30,6 +30,21 @@ class _Bad(Exception):
     pass
 
 
+def _to_class(arr: np.ndarray, code: str, name: str) -> np.ndarray:
+    """Stored values as the variable's class (MATLAB may store a double in int16 to save space); values that do
+    not fit the class mean a damaged file, not a wrapped or infinite number."""
+    dt = np.dtype(code)
+    if dt.kind in "iu" and arr.size:
+        info = np.iinfo(dt)
+        if (arr.dtype.kind == "f" and not np.isfinite(arr).all()) or arr.min() < info.min or arr.max() > info.max:
+            raise _Bad(f"variable {name!r}: stored values do not fit its class {dt}")
+    try:
+        with np.errstate(all="raise"):
+            return arr.astype(dt.newbyteorder("="))
+    except FloatingPointError:
+        raise _Bad(f"variable {name!r}: stored values do not fit its class {dt}") from None
+
+
 def is_mat5(head: bytes) -> bool:
     return len(head) >= 128 and head[:6] == b"MATLAB" and head[126:128] in (b"IM", b"MI")
 
@@ -135,7 +150,7 @@ def _matrix(data: memoryview, e: str, depth: int) -> tuple[str, object]:
         arr = _numeric(t, real, e)
         if arr.size != count:
             raise _Bad(f"variable {name!r}: {arr.size} values for dimensions {dims}")
-        arr = arr.astype(np.dtype(_MX_NUMERIC[mclass]).newbyteorder("="))
+        arr = _to_class(arr, _MX_NUMERIC[mclass], name)
         if is_complex:
             t, imag, pos = _tag(data, pos, e)
             im = _numeric(t, imag, e)
