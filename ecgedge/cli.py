@@ -310,9 +310,6 @@ def ensemble_cmd(
         raise EcgedgeError("ensembling needs PyTorch", fix="pip install 'ecgedge[train]'") from None
     from .training.ensemble import build_ensemble
 
-    if (out / "model.safetensors").exists():
-        raise EcgedgeError("a checkpoint is already there; nothing was overwritten",
-                           path=str(out / "model.safetensors"), fix="choose another --out or remove it")
     build_ensemble(members, out, name=name, threads=threads, log=lambda m: print(m, flush=True))
 
 

@@ -140,10 +140,8 @@ def _keep_float(o: ExportOptions, q: dict, value) -> None:
     """``keep_float``: "auto" (search when the gate fails) or node names (a list or a comma-separated string)."""
     if value == "auto":
         o.keep_float = "auto"
-    elif isinstance(value, str):
-        q["keep_float"] = [n.strip() for n in value.split(",") if n.strip()]
-    else:
-        q["keep_float"] = [str(n) for n in value]
+    else:  # QuantOptions splits a comma-separated string
+        q["keep_float"] = value if isinstance(value, str) else [str(n) for n in value]
 
 
 class _Staging:

@@ -45,6 +45,10 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
     """Average ``members`` (run folders or checkpoints) into ``out/model.safetensors``; returns the report."""
     if len(members) < 2:
         raise EcgedgeError(f"an ensemble needs at least 2 members, got {len(members)}", where="members")
+    out = Path(out)
+    if (out / "model.safetensors").exists():
+        raise EcgedgeError("a checkpoint is already there; nothing was overwritten",
+                           path=str(out / "model.safetensors"), fix="choose another --out or remove it")
     if threads:
         torch.set_num_threads(threads)
     cks = [load_checkpoint(_checkpoint_path(m)) for m in members]
@@ -99,8 +103,11 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
         f"{len(split.train)}/{len(split.val)}/{len(split.test)}")
     member_val = []
     for ck, m in zip(cks, model.members):
-        pv = predict(m, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
-        member_val.append(evaluate(y[split.val], pv, classes, bootstrap=0)["macro_auroc"])
+        v = (ck.meta.get("metrics") or {}).get("val_macro_auroc")  # what its training run measured
+        if v is None:
+            pv = predict(m, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
+            v = evaluate(y[split.val], pv, classes, bootstrap=0)["macro_auroc"]
+        member_val.append(float(v))
         log(f"  {ck.arch} ({ck.path}): validation macro AUROC {member_val[-1]:.4f}")
     pv = predict(model, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
     thresholds = tune_thresholds(y[split.val], pv, method="f1")
@@ -119,7 +126,6 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
         f"{m['recipe']} ({m['arch']}, seed {m['seed']})" for m in report["members"])
     rd["model"] = {"arch": "ensemble", "kwargs": {"members": spec}}
     contract = InputContract(**{**c0.__dict__, "thresholds": tuple(float(t) for t in thresholds)})
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "model.safetensors", model, arch="ensemble", arch_kwargs={"members": spec},
                     contract=contract, recipe=rd, store_key=first.meta.get("store_key", ""),
