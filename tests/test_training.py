@@ -74,15 +74,43 @@ def test_min_samples_per_epoch_gives_a_small_training_set_enough_steps(data, cac
         _recipe(cache, ["train.min_samples_per_epoch=-1"])
 
 
+def test_ema_weights_are_validated_selected_and_shipped(data, cache):
+    """train.ema keeps a moving average of the weights beside the raw ones: the checkpoint holds the average,
+    the validation AUROC logged is the average's, and the raw weights live on only in the training state."""
+    from ecgedge.metrics import macro_auroc
+    from ecgedge.training.checkpoint import _load
+    from ecgedge.training.data import labels, make_split, open_store
+    from ecgedge.training.loop import predict, train
+
+    r = _recipe(cache, ["train.epochs=1", "train.ema=0.9"])
+    res = train(r, cache / "ema", log=lambda m: None)
+    tensors, _ = _load(cache / "ema" / "train_state.safetensors")
+    ck = load_checkpoint(res.checkpoint)
+    avg = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    raw = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    assert avg.keys() == raw.keys() == ck.state.keys()
+    assert all(torch.equal(ck.state[k], avg[k]) for k in avg)
+    assert any(not torch.equal(avg[k], raw[k]) for k in avg if avg[k].is_floating_point())
+    store = open_store(r)
+    y, _, _ = labels(store, r)
+    split = make_split(store, r, y)
+    pv = predict(ck.build_model(), store, split.val, 250, 125, "max", "cpu")
+    assert macro_auroc(y[split.val], pv) == pytest.approx(res.metrics["history"][0]["val_macro_auroc"], abs=1e-9)
+    for bad in ("1.0", "-0.1"):
+        with pytest.raises(EcgedgeError, match="train.ema"):
+            _recipe(cache, [f"train.ema={bad}"])
+
+
 def _run_cli(args, env, **kw):
     return subprocess.Popen([sys.executable, "-m", "ecgedge", "train", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
 def test_resume_after_kill_equals_uninterrupted(data, cache):
+    """With a weight average kept (train.ema), so that its state survives the kill too."""
     env = {**os.environ, "ECGEDGE_CACHE": str(cache / "cache"), "OMP_NUM_THREADS": "1"}
     recipe = str(REPO / "train" / "ptbxl_resnet1d18.toml")
-    sets = [a for s in SMALL + ["train.epochs=3"] for a in ("--set", s)]
+    sets = [a for s in SMALL + ["train.epochs=3", "train.ema=0.9"] for a in ("--set", s)]
     full = _run_cli([recipe, *sets, "--out", str(cache / "full")], env)
     assert full.wait(timeout=600) == 0, full.stdout.read()
     # interrupted run: kill -9 as soon as the first epoch's checkpoint is on disk

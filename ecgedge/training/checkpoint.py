@@ -106,10 +106,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(os.fspath(path), state, meta)
 
 
-def save_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict) -> None:
-    """Model weights and optimizer moments as tensors, everything else (epoch, history, RNG) in the
-    JSON header — one file, written atomically, so a kill at any moment leaves a consistent state."""
+def save_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
+                     ema: torch.nn.Module | None = None) -> None:
+    """Model weights, their moving average (if kept) and optimizer moments as tensors, everything else
+    (epoch, history, RNG) in the JSON header — one file, written atomically, so a kill at any moment leaves a
+    consistent state."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     opt = optimizer.state_dict()
     layout = {}
     for pid, st in opt["state"].items():
@@ -125,17 +129,27 @@ def save_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     _save(tensors, meta, path)
 
 
-def load_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def load_train_state(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     ema: torch.nn.Module | None = None) -> dict:
     tensors, meta = _load(path)
     state: dict = {}
-    weights = {}
+    weights, averaged = {}, {}
     for key, value in tensors.items():
         if key.startswith("model."):
             weights[key[6:]] = value
             continue
+        if key.startswith("ema."):
+            averaged[key[4:]] = value
+            continue
         _, pid, name = key.split(".", 2)
         state.setdefault(int(pid), {})[name] = value
     model.load_state_dict(weights)
+    if ema is not None:
+        if not averaged:
+            raise EcgedgeError("the saved training state holds no weight average, but the recipe keeps one",
+                               path=os.fspath(path), where="train.ema",
+                               fix="resume with the recipe the run started with, or start afresh without --resume")
+        ema.load_state_dict(averaged)
     for key, value in meta.get("optimizer_scalars", {}).items():
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = value

@@ -8,6 +8,7 @@ training state atomically, and each epoch's randomness derives from (seed, epoch
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -159,6 +160,8 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     else:
         model = build_model(r.model.arch, leads=leads, classes=len(classes), fs=fs, window=window, **arch_kwargs)
     model.to(dev)
+    # the weights' moving average: what is validated, selected and shipped when train.ema > 0
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if r.train.ema else None
     groups = model.layer_groups()
     G = len(groups)
     f = r.transfer.discriminative_lr
@@ -182,7 +185,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     state_path, best_path = out / "train_state.safetensors", out / "best.safetensors"
     start_epoch, history, best = 0, [], {"auroc": -1.0, "epoch": -1}
     if resume and state_path.exists():
-        meta = load_train_state(state_path, model, opt)
+        meta = load_train_state(state_path, model, opt, ema)
         start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
         if main:
             log(f"resumed after epoch {meta['epoch'] + 1} "
@@ -229,12 +232,14 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
             if r.train.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), r.train.grad_clip)
             opt.step()
+            if ema is not None:
+                _ema_update(ema, model, r.train.ema, step)
             losses.append(float(loss.detach()))
         if world > 1:
             torch.distributed.barrier()
         stop = False
         if main:
-            stop = _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out,
+            stop = _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out,
                                  state_path, best_path, contract, ckw, window, stride, dev, multilabel, log)
         if world > 1:  # every rank learns whether rank 0 stopped early, or the others would wait forever
             flag = torch.tensor([int(stop)])
@@ -274,10 +279,26 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     return TrainResult(out, out / "model.safetensors", report, best["epoch"])
 
 
-def _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out, state_path, best_path,
-                  contract, ckw, window, stride, dev, multilabel, log) -> bool:
-    """Rank 0 after each epoch: validate, keep the best, write the state. True: stop early."""
-    pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """``ema <- d * ema + (1 - d) * model`` over every floating parameter and buffer (BatchNorm statistics
+    too, so that the averaged weights meet matching statistics); integer buffers are copied. The decay ramps
+    up over the first steps, ``min(decay, (1 + step) / (10 + step))``, so that the average does not
+    remember the random initialisation."""
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for a, m in zip(ema.state_dict().values(), model.state_dict().values()):
+            if a.is_floating_point():
+                a.mul_(d).add_(m.detach(), alpha=1 - d)
+            else:
+                a.copy_(m)
+
+
+def _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out, state_path,
+                  best_path, contract, ckw, window, stride, dev, multilabel, log) -> bool:
+    """Rank 0 after each epoch: validate (the weights' average if kept), keep the best, write the state.
+    True: stop early."""
+    weights = ema if ema is not None else model
+    pv = predict(weights, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
     val_auc = macro_auroc(y[split.val], pv)
     row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses),
            "val_macro_auroc": val_auc, "lr": lr, "seconds": round(time.perf_counter() - t0, 2)}
@@ -285,8 +306,9 @@ def _end_of_epoch(model, opt, store, split, y, r, epoch, losses, lr, t0, history
     improved = val_auc > best["auroc"]
     if improved:
         best.update(auroc=val_auc, epoch=epoch)
-        save_checkpoint(best_path, model, contract=contract, epoch=epoch, metrics={"val_macro_auroc": val_auc}, **ckw)
-    save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best})
+        save_checkpoint(best_path, weights, contract=contract, epoch=epoch, metrics={"val_macro_auroc": val_auc},
+                        **ckw)
+    save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best}, ema)
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
     log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  val macro AUROC {val_auc:.4f}"

@@ -79,6 +79,9 @@ class TrainCfg:
     #: An epoch draws at least this many training windows (records repeat, each pass in a new order), so
     #: that a small training set still gets enough optimizer steps (0: one pass over the records).
     min_samples_per_epoch: int = 0
+    #: Validate, select and ship an exponential moving average of the weights (and BatchNorm statistics)
+    #: with this decay per optimizer step, e.g. 0.995 (0: off, the raw weights).
+    ema: float = 0.0
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Recipe:
             (t.batch_size >= 1, "train.batch_size", "must be at least 1"),
             (t.min_samples_per_epoch >= 0, "train.min_samples_per_epoch", "must be 0 or more"),
             (t.lr > 0, "train.lr", "must be positive"),
+            (0.0 <= t.ema < 1.0, "train.ema", "must be in [0, 1): the EMA decay per step, e.g. 0.995 (0: off)"),
             (self.transfer.mode in ("finetune", "linear", "gradual"), "transfer.mode",
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
             (self.preprocessing.aggregate in ("max", "mean"), "preprocessing.aggregate", "is not max or mean"),
