@@ -35,6 +35,7 @@ __all__ = [
     "evaluate",
     "macro_auroc",
     "macro_average_precision",
+    "paired_bootstrap",
     "per_class",
     "roc_auc",
     "threshold_metrics",
@@ -599,6 +600,46 @@ def bootstrap_ci(metric_fn: Callable, y, scores, n: int = 1000, seed=0, alpha: f
             values[at:at + idx.shape[0]] = [float(metric_fn(y_arr[rows], s_arr[rows])) for rows in idx]
         at += idx.shape[0]
     return _interval(point, values, alpha)
+
+
+def paired_bootstrap(metric_fn: Callable, y, scores_a, scores_b, n: int = 1000, seed=0,
+                     alpha: float = 0.05) -> dict:
+    """How much better model A scores than model B on the same records, with its uncertainty.
+
+    Both models' scores are resampled with the same rows each time (a paired bootstrap), so that the
+    records both find easy or hard cancel out: the interval of the difference is much narrower than the
+    two models' own intervals suggest. Returns ``{"a", "b", "difference", "difference_ci", "p_a_better",
+    "n_records", "n_resamples", "skipped"}``; ``p_a_better`` is the share of resamples in which A scored
+    higher (a bootstrap probability, not a p-value). Resamples where the metric is undefined for either
+    model are skipped and counted.
+    """
+    where = "paired_bootstrap"
+    _check_bootstrap_args(n, alpha, where)
+    y_arr, a_arr, b_arr = np.asarray(y), np.asarray(scores_a), np.asarray(scores_b)
+    if a_arr.shape != b_arr.shape or y_arr.ndim == 0 or a_arr.ndim == 0 or y_arr.shape[0] != a_arr.shape[0]:
+        raise _fail(where, f"labels {y_arr.shape}, scores A {a_arr.shape} and scores B {b_arr.shape} must "
+                           "cover the same records", fix="predict both models on the same records, in one order")
+    pa, pb = float(metric_fn(y_arr, a_arr)), float(metric_fn(y_arr, b_arr))
+    n_records = a_arr.shape[0]
+    batched = getattr(metric_fn, "_ecgedge_batched", None)
+    diffs, wins = np.empty(n), np.empty(n)
+    at = 0
+    for idx in _resamples(n_records, n, seed):
+        if batched is not None:
+            w = _counts(idx, n_records)
+            va, vb = batched(y_arr, a_arr, w), batched(y_arr, b_arr, w)
+        else:
+            va = np.array([float(metric_fn(y_arr[r], a_arr[r])) for r in idx])
+            vb = np.array([float(metric_fn(y_arr[r], b_arr[r])) for r in idx])
+        diffs[at:at + idx.shape[0]] = va - vb
+        wins[at:at + idx.shape[0]] = va > vb
+        at += idx.shape[0]
+    iv = _interval(pa - pb, diffs, alpha)
+    ok = ~np.isnan(diffs)
+    return {"a": _clean(pa), "b": _clean(pb), "difference": _clean(pa - pb),
+            "difference_ci": None if math.isnan(iv.low) else [float(iv.low), float(iv.high)],
+            "p_a_better": float(wins[ok].mean()) if ok.any() else None,
+            "n_records": int(n_records), "n_resamples": int(n), "skipped": int(iv.skipped)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -235,6 +235,31 @@ def test_bootstrap_skips_undefined_resamples():
     assert math.isnan(none.point) and math.isnan(none.low) and none.skipped == 10
 
 
+def test_paired_bootstrap_difference():
+    """Same scores: a difference of exactly 0. A model with a real edge: positive interval, narrower than
+    the two unpaired intervals would suggest (the shared records' difficulty cancels), and the batched
+    form equals the per-resample loop."""
+    rng = np.random.default_rng(11)
+    y, s = tied_data(rng, 300, 4, levels=50)
+    same = m.paired_bootstrap(m.macro_auroc, y, s, s, n=200, seed=1)
+    assert same["difference"] == 0 and same["difference_ci"] == [0.0, 0.0] and same["p_a_better"] == 0.0
+    better = s + 0.6 * y + 0.2 * rng.standard_normal(s.shape)  # more of the label in it
+    worse = s + 0.4 * y + 0.2 * rng.standard_normal(s.shape)
+    r = m.paired_bootstrap(m.macro_auroc, y, better, worse, n=400, seed=2)
+    assert r["a"] == m.macro_auroc(y, better) and r["b"] == m.macro_auroc(y, worse)
+    assert r["difference"] == pytest.approx(r["a"] - r["b"])
+    low, high = r["difference_ci"]
+    assert 0 < low < r["difference"] < high and r["p_a_better"] > 0.975
+    ca = m.bootstrap_ci(m.macro_auroc, y, better, n=400, seed=2)
+    cb = m.bootstrap_ci(m.macro_auroc, y, worse, n=400, seed=2)
+    assert high - low < ((ca.high - ca.low) ** 2 + (cb.high - cb.low) ** 2) ** 0.5
+    slow = m.paired_bootstrap(unbatched(m.macro_auroc), y, better, worse, n=50, seed=3)
+    fast = m.paired_bootstrap(m.macro_auroc, y, better, worse, n=50, seed=3)
+    assert fast["difference_ci"] == pytest.approx(slow["difference_ci"], abs=1e-12)
+    with pytest.raises(EcgedgeError, match="same records"):
+        m.paired_bootstrap(m.macro_auroc, y, better, worse[:-1])
+
+
 def test_evaluate_ci_matches_bootstrap_ci_and_is_fast():
     rng = np.random.default_rng(8)
     y, s = tied_data(rng, 250, 5, levels=30)
