@@ -161,3 +161,31 @@ def test_worker_memory_is_its_own(tiny_run):
     res = bench._spawn(job, timeout=120)
     assert ballast.sum() > 0 and "error" not in res, res
     assert 20 < res["batch1_rss_mib"] <= res["peak_rss_mib"] < 400
+
+
+@pytest.mark.parametrize("name", sorted(__import__("ecgedge.zoo", fromlist=["shipped"]).shipped()))
+def test_card_reproduce_commands_still_build_the_shipped_recipe(name):
+    """Each `ecgedge train` command a card lists, read against today's recipe files, gives the recipe the shipped
+    model was trained with (the data, preprocessing and training sections, and the architecture and seed of each
+    member, or of the model): a recipe edited after shipping would otherwise leave a card whose commands build
+    something else. (That the commands rebuild the weights bit for bit was checked by running them: README, *The shipped
+    models*.)"""
+    import shlex
+    from pathlib import Path
+
+    from ecgedge.training.recipe import load_recipe
+
+    card = json.loads((Path(__file__).resolve().parents[1] / "ecgedge" / "models" / f"{name}.card.json").read_text())
+    cmds = [shlex.split(c) for c in card.get("reproduce") or []]
+    trains = [c for c in cmds if c[:2] == ["ecgedge", "train"]]
+    assert trains, f"{name}: the card lists no `ecgedge train` command"
+    members = card.get("members") or [{"arch": card["arch"], "seed": card["recipe"]["seed"]}]
+    assert len(trains) >= len(members)
+    for cmd, member in zip(trains[-len(members):], members):  # earlier commands build what they start from
+        sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+        sets += [f'transfer.init="{cmd[i + 1]}"' for i, a in enumerate(cmd) if a == "--init"]
+        r = load_recipe(Path(__file__).resolve().parents[1] / cmd[2], sets).to_dict()
+        assert (r["model"]["arch"], r["seed"]) == (member["arch"], member["seed"]), cmd
+        for section in ("data", "preprocessing", "train"):
+            shipped = card["recipe"][section]
+            assert {k: r[section].get(k) for k in shipped} == shipped, (cmd, section)
