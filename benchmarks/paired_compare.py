@@ -44,17 +44,28 @@ def heldout_predictions(arg: str) -> tuple[str, np.ndarray, np.ndarray, list[str
     y, classes, _ = labels(store, r)
     split = make_split(store, r, y)
     torch.set_num_threads(1)
-    s = predict(ck.build_model(), store, split.test, c.window, c.preprocessing.stride or c.window, c.aggregate,
+    model = ck.build_model()
+    s = predict(model, store, split.test, c.window, c.preprocessing.stride or c.window, c.aggregate,
                 torch.device("cpu"), multilabel=c.multilabel)
     metrics = ck.meta.get("metrics") or {}
     summary = {"run": label or (path.name if path.is_dir() else path.parent.name), "checkpoint": ck.path,
                "recipe": r.name, "arch": ck.arch,
-               "n_parameters": sum(int(np.prod(v.shape)) for v in ck.state.values()),
+               "n_parameters": sum(p.numel() for p in model.parameters()),
                "validation_macro_auroc": metrics.get("val_macro_auroc"), "split": split.description}
     return r.name, s, y[split.test], [store.names[i] for i in split.test], list(classes), summary
 
 
 def main() -> None:
+    from ecgedge.errors import EcgedgeError
+
+    try:
+        compare()
+    except EcgedgeError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def compare() -> None:
+    from ecgedge.atomic import atomic_write_text
     from ecgedge.machine import describe
     from ecgedge.metrics import macro_auroc, paired_bootstrap
 
@@ -80,7 +91,7 @@ def main() -> None:
         print(f"{ref_info['run']} - {info['run']} ({name}): {r['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] "
               f"({r['a']:.4f} vs {r['b']:.4f}; higher in {100 * r['p_a_better']:.1f} % of resamples)", flush=True)
     out = REPO / "benchmarks" / "results" / f"paired-{args.name}.json"
-    out.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "reference": ref_info,
+    atomic_write_text(out, json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "reference": ref_info,
                                "test_records": len(ref_ids), "split": ref_info["split"],
                                "method": f"paired bootstrap over records, {args.resamples} resamples, seed 0, "
                                          "95 % percentile interval of the macro AUROC difference",
