@@ -31,7 +31,7 @@ def heldout_predictions(arg: str) -> tuple[str, np.ndarray, np.ndarray, list[str
     import torch
 
     from ecgedge.training.checkpoint import load_checkpoint
-    from ecgedge.training.data import labels, make_split, open_store
+    from ecgedge.training.data import recipe_data
     from ecgedge.training.loop import predict
     from ecgedge.training.recipe import recipe_from_dict
 
@@ -40,9 +40,8 @@ def heldout_predictions(arg: str) -> tuple[str, np.ndarray, np.ndarray, list[str
     ck = load_checkpoint(path / "model.safetensors" if path.is_dir() else path)
     c = ck.contract
     r = recipe_from_dict(dict(ck.meta["recipe"]))
-    store = open_store(r)
-    y, classes, _ = labels(store, r)
-    split = make_split(store, r, y)
+    d = recipe_data(r)
+    store, y, classes, split = d.store, d.y, d.classes, d.split
     torch.set_num_threads(1)
     model = ck.build_model()
     s = predict(model, store, split.test, c.window, c.preprocessing.stride or c.window, c.aggregate,

@@ -42,7 +42,7 @@ def main() -> None:
     from ecgedge.runtime.ort import run_batched, session
     from ecgedge.runtime.post import aggregate, probabilities
     from ecgedge.training.checkpoint import load_checkpoint
-    from ecgedge.training.data import eval_windows, heldout_extra, labels, make_split, open_store
+    from ecgedge.training.data import eval_windows, heldout_extra, recipe_data
     from ecgedge.training.recipe import recipe_from_dict
 
     run = Path(a.run)
@@ -54,9 +54,8 @@ def main() -> None:
     fp32, int8 = exp / f"{arch}.fp32.onnx", exp / f"{arch}.int8.onnx"
     c = ck.contract
     r = recipe_from_dict(ck.meta["recipe"])
-    store = open_store(r)
-    y, classes, _ = labels(store, r)
-    split = make_split(store, r, y)
+    d = recipe_data(r)
+    store, y, classes, split = d.store, d.y, d.classes, d.split
     res = {}
     for tag, f in (("fp32", fp32), ("int8", int8)):
         s = session(f, threads=2)

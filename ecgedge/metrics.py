@@ -590,16 +590,22 @@ def bootstrap_ci(metric_fn: Callable, y, scores, n: int = 1000, seed=0, alpha: f
     n_records = s_arr.shape[0]
     if math.isnan(point) or n == 0:
         return BootstrapCI(point, math.nan, math.nan, n, n)
-    batched = getattr(metric_fn, "_ecgedge_batched", None)
     values = np.empty(n)
     at = 0
     for idx in _resamples(n_records, n, seed):
-        if batched is not None:
-            values[at:at + idx.shape[0]] = batched(y_arr, s_arr, _counts(idx, n_records))
-        else:
-            values[at:at + idx.shape[0]] = [float(metric_fn(y_arr[rows], s_arr[rows])) for rows in idx]
+        values[at:at + idx.shape[0]] = _on_resamples(metric_fn, y_arr, s_arr, idx)
         at += idx.shape[0]
     return _interval(point, values, alpha)
+
+
+def _on_resamples(metric_fn: Callable, y: np.ndarray, s: np.ndarray, idx: np.ndarray,
+                  counts: np.ndarray | None = None) -> np.ndarray:
+    """``metric_fn`` on each resample of a chunk (rows ``idx [B, N]``; the metrics of this module evaluate every
+    resample at once, as record weights ``counts [N, B]``, computed here unless given)."""
+    batched = getattr(metric_fn, "_ecgedge_batched", None)
+    if batched is not None:
+        return batched(y, s, _counts(idx, y.shape[0]) if counts is None else counts)
+    return np.array([float(metric_fn(y[rows], s[rows])) for rows in idx])
 
 
 def paired_bootstrap(metric_fn: Callable, y, scores_a, scores_b, n: int = 1000, seed=0,
@@ -621,16 +627,11 @@ def paired_bootstrap(metric_fn: Callable, y, scores_a, scores_b, n: int = 1000, 
                            "cover the same records", fix="predict both models on the same records, in one order")
     pa, pb = float(metric_fn(y_arr, a_arr)), float(metric_fn(y_arr, b_arr))
     n_records = a_arr.shape[0]
-    batched = getattr(metric_fn, "_ecgedge_batched", None)
     diffs, wins = np.empty(n), np.empty(n)
     at = 0
     for idx in _resamples(n_records, n, seed):
-        if batched is not None:
-            w = _counts(idx, n_records)
-            va, vb = batched(y_arr, a_arr, w), batched(y_arr, b_arr, w)
-        else:
-            va = np.array([float(metric_fn(y_arr[r], a_arr[r])) for r in idx])
-            vb = np.array([float(metric_fn(y_arr[r], b_arr[r])) for r in idx])
+        w = _counts(idx, n_records) if hasattr(metric_fn, "_ecgedge_batched") else None  # one draw, both models
+        va, vb = _on_resamples(metric_fn, y_arr, a_arr, idx, w), _on_resamples(metric_fn, y_arr, b_arr, idx, w)
         diffs[at:at + idx.shape[0]] = va - vb
         wins[at:at + idx.shape[0]] = va > vb
         at += idx.shape[0]

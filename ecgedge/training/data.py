@@ -106,6 +106,24 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
     return Split(train, val, test, desc, tuple(sorted(val_f)), tuple(sorted(test_f)))
 
 
+@dataclass
+class RecipeData:
+    """What a recipe's ``[data]`` names, opened: the prepared store, targets, class names, split."""
+    store: PreparedStore
+    y: np.ndarray
+    classes: tuple[str, ...]
+    multilabel: bool
+    split: Split
+
+
+def recipe_data(r: Recipe) -> RecipeData:
+    """The store, labels and split a recipe trains and is evaluated on (a trained checkpoint's recipe gives
+    its held-out folds): the one place that chains :func:`open_store`, :func:`labels` and :func:`make_split`."""
+    store = open_store(r)
+    y, classes, multilabel = labels(store, r)
+    return RecipeData(store, y, classes, multilabel, make_split(store, r, y))
+
+
 def heldout_extra(store: PreparedStore, r: Recipe, split: Split) -> dict:
     """The contract's ``extra.heldout``: where this model's held-out records are, so that `ecgedge bench`
     measures it on data no choice saw."""

@@ -21,7 +21,7 @@ from ..contract import InputContract
 from ..errors import EcgedgeError
 from ..metrics import evaluate, tune_thresholds
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import labels, make_split, open_store
+from .data import recipe_data
 from .loop import _json, predict
 from .models import build_model
 from .recipe import recipe_from_dict
@@ -92,11 +92,10 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
 
     rd = dict(first.meta["recipe"])
     r = recipe_from_dict(rd)
-    store = open_store(r)
+    d = recipe_data(r)
+    store, y, classes, split = d.store, d.y, d.classes, d.split
     if store.manifest.get("key") != first.meta.get("store_key"):
         log("warning: the prepared store differs from the one the members were trained on (its key changed)")
-    y, classes, _ = labels(store, r)
-    split = make_split(store, r, y)
     window, stride = c0.window, c0.preprocessing.stride or c0.window
     dev = torch.device("cpu")
     log(f"ensemble of {len(cks)}: {', '.join(s['arch'] for s in spec)}; {split.description}: "
