@@ -22,7 +22,7 @@ from ..errors import EcgedgeError
 from ..metrics import evaluate, tune_thresholds
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import recipe_data
-from .loop import _json, predict
+from .loop import _json, predict, test_line, test_report
 from .models import build_model
 from .recipe import recipe_from_dict
 
@@ -110,14 +110,14 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
         log(f"  {ck.arch} ({ck.path}): validation macro AUROC {member_val[-1]:.4f}")
     pv = predict(model, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
     thresholds = tune_thresholds(y[split.val], pv, method="f1")
-    pt = predict(model, store, split.test, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
     report = {
         "recipe": name or f"ensemble-{'-'.join(s['arch'] for s in spec)}", "split": split.description,
         "members": [{"checkpoint": ck.path, "arch": ck.arch, "recipe": ck.meta["recipe"].get("name"),
                      "seed": ck.meta["recipe"].get("seed"),
                      "validation_macro_auroc": v} for ck, v in zip(cks, member_val)],
         "validation": evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0),
-        "test": evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=0),
+        "test": test_report(model, store, split, y, classes, thresholds, bootstrap, 0, window, stride, c0.aggregate,
+                            dev, c0.multilabel),
         "n_parameters": sum(p.numel() for p in model.parameters()),
     }
     rd["name"] = report["recipe"]
@@ -133,9 +133,7 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
                              "test_macro_auroc_ci": report["test"].get("macro_auroc_ci"),
                              "members": report["members"]})
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=1, default=_json))
-    t = report["test"]
-    ci = t.get("macro_auroc_ci") or [float("nan")] * 2
     log(f"validation macro AUROC {report['validation']['macro_auroc']:.4f} (members "
-        f"{', '.join(f'{v:.4f}' for v in member_val)}); test (never used for any choice, {len(split.test)} records): "
-        f"{t['macro_auroc']:.4f} [95% CI {ci[0]:.3f}-{ci[1]:.3f}]; checkpoint {out / 'model.safetensors'}")
+        f"{', '.join(f'{v:.4f}' for v in member_val)}); " + test_line(report["test"], len(split.test))
+        + f"; checkpoint {out / 'model.safetensors'}")
     return report

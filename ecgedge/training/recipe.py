@@ -30,7 +30,9 @@ class DataCfg:
     folds: str = ""
     #: Records of the training folds to keep (0 = all): learning curves over training-set size.
     train_size: int = 0
-    #: "official" folds, or "cv5": 5-fold cross-validation over folds 1-10 (see `cv_fold`).
+    #: "official" folds (1-8 train, 9 validation, 10 test; the test fold may be absent), "dev" (1-7 train,
+    #: 8 validation, 9 test: for choosing while fold 10 is held out), or "cv5": 5-fold cross-validation
+    #: over folds 1-10 (see `cv_fold`).
     split: str = "official"
     cv_fold: int = 0
     #: Binary target: one class against the rest (e.g. "A" for AF vs rest on PhysioNet 2017).
@@ -123,7 +125,8 @@ class Recipe:
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
             (self.preprocessing.aggregate in ("max", "mean"), "preprocessing.aggregate", "is not max or mean"),
             (self.preprocessing.window > 0, "preprocessing.window", "must be positive (seconds)"),
-            (self.data.split in ("official", "cv5"), "data.split", f"{self.data.split!r} is not official or cv5"),
+            (self.data.split in ("official", "dev", "cv5"), "data.split",
+             f"{self.data.split!r} is not official, dev or cv5"),
         ]
         for ok, where, msg in checks:
             if not ok:
