@@ -7,8 +7,29 @@ and ecgedge says loudly, once, that it runs on the slower numpy/scipy reference.
 import os
 import sys
 
+import shutil
+from pathlib import Path
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+#: top-level folders of the project that a built package carries as ecgedge/_builtin/<folder>/
+BUILTIN = ("train", "export")
+
+
+class BuildPyWithBuiltins(build_py):
+    """Copy the recipes (train/) and export profiles (export/) into the package being built, so that built-in
+    names work from a wheel install (ecgedge.builtin reads them with importlib.resources)."""
+
+    def run(self):
+        super().run()
+        for kind in BUILTIN:
+            dest = Path(self.build_lib) / "ecgedge" / "_builtin" / kind
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in sorted((HERE / kind).glob("*.toml")) + sorted((HERE / kind).glob("README.md")):
+                shutil.copyfile(f, dest / f.name)
 
 CFLAGS = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fno-math-errno", "-ffp-contract=fast", "-Wall", "-Wno-unused-function"]
 if os.environ.get("ECGEDGE_SANITIZE"):
@@ -52,5 +73,5 @@ setup(
             extra_link_args=LDFLAGS,
         )
     ],
-    cmdclass={"build_ext": OptionalBuildExt},
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithBuiltins},
 )

@@ -27,7 +27,6 @@ from ..store import sha256_file
 from .quantize import QuantOptions
 
 TARGETS = ("onnx", "tensorrt", "pt2")
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "export"
 
 
 @dataclass
@@ -68,12 +67,15 @@ class ExportOptions:
 
 def load_profile(path: str | os.PathLike[str]) -> dict:
     """A profile TOML (``export/NAME.toml`` or just ``NAME``) as a dict of option overrides."""
+    from ..builtin import builtin_names, find_builtin
+
     p = Path(path)
-    if not p.exists() and (PROFILE_DIR / f"{p.name}.toml").exists():
-        p = PROFILE_DIR / f"{p.name}.toml"
     if not p.exists():
-        names = sorted(q.stem for q in PROFILE_DIR.glob("*.toml"))
-        raise EcgedgeError("export profile not found", path=path, fix="built-in profiles: " + ", ".join(names))
+        p = find_builtin("export", p.name if p.parent.name in ("export", "") else "") or p
+    if not p.exists():
+        names = builtin_names("export")
+        raise EcgedgeError("export profile not found", path=path,
+                           fix="built-in profiles: " + (", ".join(names) or "(none installed)"))
     try:
         d = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -208,12 +208,15 @@ def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None
     path = os.fspath(path)
     p = Path(path)
     if not p.exists():
-        here = Path(__file__).resolve().parents[2] / "train" / path
-        alt = here if here.exists() else here.with_suffix(".toml")
-        if alt.exists():
-            p = alt
-        else:
-            raise EcgedgeError("recipe not found", path=path, fix="give a .toml file from train/")
+        from ..builtin import builtin_names, find_builtin
+
+        # a built-in name, as `train/NAME.toml` or just `NAME`, from the package (or the source checkout)
+        alt = find_builtin("train", p.name if p.parent.name in ("train", "") else "")
+        if alt is None:
+            names = builtin_names("train")
+            raise EcgedgeError("recipe not found", path=path,
+                               fix="give a .toml file or a built-in name: " + (", ".join(names) or "(none installed)"))
+        p = alt
     try:
         d = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
