@@ -5,9 +5,8 @@ and ecgedge says loudly, once, that it runs on the slower numpy/scipy reference.
 """
 
 import os
-import sys
-
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -31,7 +30,8 @@ class BuildPyWithBuiltins(build_py):
             for f in sorted((HERE / kind).glob("*.toml")) + sorted((HERE / kind).glob("README.md")):
                 shutil.copyfile(f, dest / f.name)
 
-CFLAGS = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fno-math-errno", "-ffp-contract=fast", "-Wall", "-Wno-unused-function"]
+CFLAGS = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fno-math-errno", "-ffp-contract=fast", "-Wall",
+                                            "-Wno-unused-function"]
 if os.environ.get("ECGEDGE_SANITIZE"):
     # AddressSanitizer + UndefinedBehaviorSanitizer build for the sanitizer test job.
     CFLAGS += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
