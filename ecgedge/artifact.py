@@ -9,7 +9,9 @@ file that is not an ecgedge model before it loads an engine.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +72,14 @@ def read_info(path: str | os.PathLike[str]) -> ArtifactInfo:
     if os.path.isdir(path):
         raise EcgedgeError("is a folder, not a model file", path=path,
                            fix="pass the .onnx (or .engine/.pt2) file inside it")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # a FIFO would block the read forever, /dev/zero would fill memory
+        raise EcgedgeError("is not a regular file (a pipe, device or socket)", path=path,
+                           fix="pass the model file itself")
     kind = kind_of(path)
+    graph: tuple[list, list] | None = None
     if kind == "onnx":
-        meta = _onnx_meta(path)
+        meta, graph = _onnx_meta(path)
     elif kind in ("tensorrt", "pt2"):
         meta = read_sidecar(path, kind)
     elif kind == "checkpoint":
@@ -85,17 +92,99 @@ def read_info(path: str | os.PathLike[str]) -> ArtifactInfo:
                            fix="re-export it with `ecgedge export` (the contract travels inside every artefact)")
     try:
         contract = InputContract.from_dict(meta["contract"])
+        check_contract(contract)
     except EcgedgeError as exc:
         raise EcgedgeError(f"its contract is unusable: {exc}", path=path) from None
+    if graph is not None:
+        check_graph(contract, *graph, path=path)
     return ArtifactInfo(path, kind, contract, meta)
 
 
-def _onnx_meta(path: str) -> dict:
-    """``metadata_props`` of an ONNX file. Parsed from the protobuf directly: no onnx package needed, and the
-    (possibly large) weights are skipped rather than loaded."""
+# ------------------------------------------------------------------------------------------------
+# A contract must be plausible on its own and agree with the graph it travels with. A file edited by
+# hand (or by an attacker) would otherwise fail deep inside the runtime with a traceback, allocate
+# without bound, or - worse - run and label the graph's outputs with the wrong class names.
+# ------------------------------------------------------------------------------------------------
+
+_MAX_WINDOW = 1 << 24  # samples: ~4.7 h at 1 kHz, far above any ECG model's input
+_MAX_BASELINE_S = 10.0  # median-filter lengths for baseline wander are fractions of a second
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def check_contract(c: InputContract) -> None:
+    """Refuse a contract whose values no ecgedge export writes (an :class:`EcgedgeError` naming the field)."""
+    p = c.preprocessing
+
+    def bad(field: str, msg: str) -> EcgedgeError:
+        return EcgedgeError(msg, where=f"contract.{field}")
+
+    if not all(isinstance(x, str) and x for x in c.classes):
+        raise bad("classes", "class names must be non-empty strings")
+    if not all(isinstance(x, str) and x for x in p.leads):
+        raise bad("preprocessing.leads", "lead names must be non-empty strings")
+    if not (_finite(p.fs) and 1.0 <= p.fs <= 100_000.0):
+        raise bad("preprocessing.fs", f"sampling rate {p.fs!r} is outside 1 Hz-100 kHz")
+    if not (_count(p.window) and p.window <= _MAX_WINDOW):
+        raise bad("preprocessing.window", f"the window must be a whole number of samples (1-{_MAX_WINDOW}), "
+                                          f"not {p.window!r}")
+    if p.stride is not None and not (_count(p.stride) and p.stride <= _MAX_WINDOW):
+        raise bad("preprocessing.stride", f"the stride must be a whole number of samples, not {p.stride!r}")
+    if p.band is not None and (len(p.band) != 2 or not all(b is None or (_finite(b) and 0 <= b <= p.fs)
+                                                            for b in p.band)):
+        raise bad("preprocessing.band", f"band edges must be None or 0..fs Hz, not {list(p.band)!r}")
+    if not (_count(p.band_order) and p.band_order <= 16):
+        raise bad("preprocessing.band_order", f"filter order must be 1-16, not {p.band_order!r}")
+    if p.sos is not None and not all(len(row) == 6 and all(_finite(v) for v in row) for row in p.sos):
+        raise bad("preprocessing.sos", "filter sections must be rows of 6 finite numbers")
+    if p.baseline is not None and not all(_finite(b) and 0 <= b <= _MAX_BASELINE_S for b in p.baseline):
+        raise bad("preprocessing.baseline", f"baseline filter lengths must be 0-{_MAX_BASELINE_S:g} s, "
+                                            f"not {list(p.baseline)!r}")
+    if not (_finite(p.max_gap) and 0 <= p.max_gap <= 60):
+        raise bad("preprocessing.max_gap", f"max_gap must be 0-60 s, not {p.max_gap!r}")
+
+
+def check_graph(c: InputContract, inputs: list, outputs: list, *, path: str) -> None:
+    """Refuse an ONNX file whose contract disagrees with its graph's input ``[batch, leads, time]`` and output
+    ``[batch, classes]`` (dimensions that the graph leaves symbolic are checked when the engine loads)."""
+    fix = "the contract was edited or the file is damaged: export the model again with `ecgedge export`"
+
+    def bad(field: str, msg: str) -> EcgedgeError:
+        return EcgedgeError(f"its contract disagrees with its graph: {msg}", path=path, where=f"contract.{field}",
+                            fix=fix)
+
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise EcgedgeError(f"the graph has {len(inputs)} input(s) and {len(outputs)} output(s); an ecgedge model "
+                           "has one input [batch, leads, time] and a logits output", path=path, fix=fix)
+    (in_name, ins), (out_name, outs) = inputs[0], outputs[0]
+    if ins is not None and len(ins) != 3:
+        raise bad("preprocessing.leads", f"the input {in_name!r} has {len(ins)} dimensions, not [batch, leads, time]")
+    if outs is not None and len(outs) != 2:
+        raise bad("classes", f"the output {out_name!r} has {len(outs)} dimensions, not [batch, classes]")
+    n_leads, n_classes = len(c.preprocessing.leads), len(c.classes)
+    if ins is not None and isinstance(ins[1], int) and ins[1] != n_leads:
+        raise bad("preprocessing.leads", f"it lists {n_leads} lead(s); the graph takes {ins[1]} input channels")
+    if ins is not None and isinstance(ins[2], int) and ins[2] != c.preprocessing.window:
+        raise bad("preprocessing.window", f"its window is {c.preprocessing.window} samples; the graph takes "
+                                          f"exactly {ins[2]}")
+    if outs is not None and isinstance(outs[1], int) and outs[1] != n_classes:
+        raise bad("classes", f"it names {n_classes} class(es); the graph outputs {outs[1]}")
+
+
+def _onnx_meta(path: str) -> tuple[dict, tuple[list, list]]:
+    """``metadata_props`` of an ONNX file and its graph's inputs and outputs. Parsed from the protobuf directly:
+    no onnx package needed, and the (possibly large) weights are skipped rather than loaded."""
     try:
-        props = onnx_metadata_props(path)
-    except (OSError, ValueError) as exc:
+        if os.path.getsize(path) > _ONNX_MAX_BYTES:
+            raise ValueError("larger than the 2 GiB an ONNX protobuf can hold")
+        props, graph = _onnx_scan(memoryview(Path(path).read_bytes()))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise EcgedgeError(f"not a readable ONNX file ({exc})", path=path,
                            fix="export it again with `ecgedge export`") from None
     if METADATA_KEY not in props:
@@ -107,7 +196,7 @@ def _onnx_meta(path: str) -> dict:
         raise EcgedgeError(f"its ecgedge metadata is not JSON ({exc})", path=path) from None
     if not isinstance(meta, dict) or meta.get("format") != ONNX_FORMAT:
         raise EcgedgeError("its ecgedge metadata has the wrong format", path=path)
-    return meta
+    return meta, graph
 
 
 def read_sidecar(path: str | os.PathLike[str], kind: str, fmt: str | None = None) -> dict:
@@ -155,11 +244,29 @@ def _checkpoint_meta(path: str) -> dict:
             if n > 100 * 1024 * 1024 or n > os.path.getsize(path) - 8:
                 raise ValueError("header length out of range")
             header = json.loads(fh.read(n))
-        meta = json.loads(header.get("__metadata__", {}).get("ecgedge", "{}"))
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise EcgedgeError(f"not a readable safetensors checkpoint ({exc})", path=path) from None
-    if meta.get("format") != "ecgedge-checkpoint":
+    # Every level is checked for its type: the header is JSON anyone can write ("__metadata__": 5,
+    # "ecgedge": "[1]", ...), and safetensors itself requires metadata values to be strings.
+    if not isinstance(header, dict):
+        raise EcgedgeError("not a readable safetensors checkpoint (its header is not a JSON object)", path=path)
+    extra = header.get("__metadata__", {})
+    if not isinstance(extra, dict):
+        raise EcgedgeError("its safetensors '__metadata__' is not a JSON object", path=path,
+                           where="__metadata__", fix="a checkpoint written by `ecgedge train` has one")
+    text = extra.get("ecgedge")
+    if text is None:
         raise EcgedgeError("not an ecgedge checkpoint (no ecgedge header)", path=path)
+    if not isinstance(text, str):
+        raise EcgedgeError(f"its ecgedge header is a {type(text).__name__}, not a JSON string", path=path,
+                           where="__metadata__.ecgedge")
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise EcgedgeError(f"its ecgedge header is not JSON ({exc})", path=path, where="__metadata__.ecgedge") from None
+    if not isinstance(meta, dict) or meta.get("format") != "ecgedge-checkpoint":
+        raise EcgedgeError("not an ecgedge checkpoint (its ecgedge header is not an ecgedge-checkpoint object)",
+                           path=path, where="__metadata__.ecgedge")
     return meta
 
 
@@ -205,12 +312,61 @@ def _fields(buf: bytes | memoryview):
 
 
 def onnx_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
-    data = memoryview(Path(path).read_bytes())
+    return _onnx_scan(memoryview(Path(path).read_bytes()))[0]
+
+
+_ONNX_MAX_BYTES = 2 << 30
+
+#: One graph input or output: its name and its dims (int: fixed, str: symbolic, None: unknown), or None for
+#: no shape at all.
+ValueInfo = tuple[str, "list[int | str | None] | None"]
+
+
+def _value_info(buf: memoryview) -> ValueInfo:
+    """ValueInfoProto (1 name, 2 type) -> TypeProto (1 tensor_type) -> Tensor (2 shape) -> TensorShapeProto
+    (1 dim) -> Dimension (1 dim_value, 2 dim_param)."""
+    name, dims = "", None
+    for n, w, v in _fields(buf):
+        if n == 1 and w == 2:
+            name = bytes(v).decode("utf-8")
+        elif n == 2 and w == 2:
+            for n2, w2, v2 in _fields(v):
+                if n2 == 1 and w2 == 2:
+                    for n3, w3, v3 in _fields(v2):
+                        if n3 == 2 and w3 == 2:
+                            dims = []
+                            for n4, w4, v4 in _fields(v3):
+                                if n4 == 1 and w4 == 2:
+                                    dim: int | str | None = None
+                                    for n5, w5, v5 in _fields(v4):
+                                        if n5 == 1 and w5 == 0:
+                                            dim = int(v5)
+                                        elif n5 == 2 and w5 == 2:
+                                            dim = bytes(v5).decode("utf-8")
+                                    dims.append(dim)
+    return name, dims
+
+
+def _onnx_scan(data: memoryview) -> tuple[dict[str, str], tuple[list[ValueInfo], list[ValueInfo]]]:
+    """``metadata_props`` (ModelProto field 14) and the graph's (field 7) inputs (11) and outputs (12), inputs
+    that are initializers (5; listed as inputs by IR < 4) left out. Weights are skipped, not decoded."""
     props: dict[str, str] = {}
+    inputs: list[ValueInfo] = []
+    outputs: list[ValueInfo] = []
+    initializers: set[str] = set()
     saw_graph = False
     for number, wire, value in _fields(data):
         if number == 7 and wire == 2:
             saw_graph = True
+            for n2, w2, v2 in _fields(value):
+                if n2 == 11 and w2 == 2:
+                    inputs.append(_value_info(v2))
+                elif n2 == 12 and w2 == 2:
+                    outputs.append(_value_info(v2))
+                elif n2 == 5 and w2 == 2:
+                    for n3, w3, v3 in _fields(v2):
+                        if n3 == 8 and w3 == 2:  # TensorProto.name
+                            initializers.add(bytes(v3).decode("utf-8"))
         if number == 14 and wire == 2:
             key = val = ""
             for n2, w2, v2 in _fields(value):
@@ -221,4 +377,4 @@ def onnx_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
             props[key] = val
     if not saw_graph:
         raise ValueError("no ONNX graph in the file")
-    return props
+    return props, ([i for i in inputs if i[0] not in initializers], outputs)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -14,21 +16,106 @@ import typer
 from . import __version__
 from .errors import EcgedgeError
 
+# no_args_is_help stays off: click < 8.2 answers it with the help and exit code 0, click >= 8.2 with an error
+# whose text is the whole help. Without it every click says "Missing command." (a usage error, exit 2), which
+# main() turns into one line that lists the commands.
 app = typer.Typer(
     name="ecgedge",
     help="Train ECG classifiers and deploy them as compiled, quantized engines at the edge.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Read records, load data sets, fetch and prepare data.", no_args_is_help=True)
+data_app = typer.Typer(help="Read records, load data sets, fetch and prepare data.")
 app.add_typer(data_app, name="data")
 
 
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # emoji off: ":heart:" in a header comment is text, not a picture
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+def _e(text: object) -> str:
+    """User-derived text (paths, header fields, error messages) for a Rich markup string: escaped, so that
+    ``a[/b]/r.hea`` prints as itself instead of raising MarkupError and ``[bold]x`` does not vanish; control
+    characters shown as escapes, so that a header cannot move the terminal's cursor or retitle its window."""
+    from rich.markup import escape
+
+    s = str(text)
+    if not s.isprintable():
+        s = "".join(ch if ch.isprintable() or ch in "\n\t" else repr(ch)[1:-1] for ch in s)
+    return escape(s)
+
+
+# ---------------------------------------------------------------------------------------- option checks
+# Each option checks its own value (click answers a failed check with a usage error: one line, exit 2) rather
+# than the command body checking it after work has started.
+
+
+def _at_least(low: int):
+    """A callback refusing whole numbers below ``low``. Not click's ``min=``: its IntRange type answers "abc"
+    with "not a valid int range"; the plain int type says "not a valid int(eger)" and this the range."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < low:
+            raise typer.BadParameter(f"{value} is less than {low}")
+        return value
+
+    return check
+
+
+def _check_hop(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value!r} is not a positive number of seconds")
+    return value
+
+
+def _check_seconds(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value!r} is not a positive number of seconds")
+    return value
+
+
+def _check_fs(value: float | None) -> float | None:
+    from .streams.base import MAX_FS, MIN_FS
+
+    if value is not None and not (math.isfinite(value) and MIN_FS <= value <= MAX_FS):
+        raise typer.BadParameter(f"{value!r} Hz is outside {MIN_FS:g} Hz-{MAX_FS / 1000:g} kHz")
+    return value
+
+
+def _check_gain(value: float | None) -> float | None:
+    from .streams.base import gain
+
+    if value is not None:
+        try:
+            gain(value, "gain")
+        except EcgedgeError as exc:
+            raise typer.BadParameter(exc.message) from None
+    return value
+
+
+def _check_batches(value: str) -> str:
+    try:
+        sizes = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a comma-separated list of whole numbers") from None
+    if not sizes or min(sizes) < 1:
+        raise typer.BadParameter(f"{value!r}: batch sizes must be at least 1")
+    return value
+
+
+def _check_engines(value: str | None) -> str | None:
+    known = ("ort", "ort-cuda", "tensorrt", "pt2")
+    bad = [e for e in (value or "").split(",") if e.strip() and e.strip() not in known]
+    if bad:
+        raise typer.BadParameter(f"unknown engine {bad[0].strip()!r} (one of {', '.join(known)})")
+    return value
+
+
+_TRUST_HELP = ("Load a .pt2 package or TensorRT engine that this machine's `ecgedge export` did not write. Such "
+               "files run code: use only for files whose source you trust (ONNX needs no trust).")
 
 
 def _version(value: bool) -> None:
@@ -52,7 +139,7 @@ def data_info(
         help="A record (.hea/.mat), a folder, or a data set name (ptbxl, cpsc2018, cinc2021, physionet2017).")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Summarise the built-in simulated 12-lead record.")] = False,
     task: Annotated[str | None, typer.Option(help="Label task of a data set (e.g. superdiagnostic).")] = None,
-    fs: Annotated[float | None, typer.Option(help="PTB-XL: 100 or 500 Hz records.")] = None,
+    fs: Annotated[float | None, typer.Option(help="PTB-XL: 100 or 500 Hz records.", callback=_check_fs)] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels CSV for a folder of your own records.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -93,28 +180,29 @@ def _print_record(s: dict, as_json: bool) -> None:
     from rich.table import Table
 
     c = _console()
-    t = Table(title=f"record {s['record']}", show_header=False, title_justify="left")
+    # every cell is Rich markup: whatever came from the record goes through _e
+    t = Table(title=f"record {_e(s['record'])}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("path", str(s["path"] or "(built-in simulated record)"))
-    t.add_row("leads", f"{s['n_leads']}: {' '.join(s['leads'])}")
+    t.add_row("path", _e(s["path"] or "(built-in simulated record)"))
+    t.add_row("leads", f"{s['n_leads']}: {_e(' '.join(s['leads']))}")
     t.add_row("sampling rate", f"{s['fs']:g} Hz")
     t.add_row("duration", f"{s['duration_s']:g} s ({s['samples']} samples)")
-    t.add_row("units", ", ".join(s["units"]))
+    t.add_row("units", _e(", ".join(s["units"])))
     rng = s["range"]
-    t.add_row("range", "  ".join(f"{k} {v[0]:.2f}..{v[1]:.2f}" for k, v in list(rng.items())[:12]))
+    t.add_row("range", _e("  ".join(f"{k} {v[0]:.2f}..{v[1]:.2f}" for k, v in list(rng.items())[:12])))
     if s["invalid_samples"]:
         t.add_row("invalid samples", str(s["invalid_samples"]))
     if s["labels"]:
-        t.add_row("labels", ", ".join(s["labels"]))
+        t.add_row("labels", _e(", ".join(s["labels"])))
     for k in ("age", "sex", "base_date", "base_time"):
         if s["meta"].get(k):
-            t.add_row(k.replace("_", " "), str(s["meta"][k]))
+            t.add_row(k.replace("_", " "), _e(s["meta"][k]))
     if s["comments"]:
-        t.add_row("comments", "\n".join(s["comments"][:8]))
+        t.add_row("comments", "\n".join(_e(x) for x in s["comments"][:8]))
     c.print(t)
     for w in s["warnings"]:
-        _console(stderr=True).print(f"[yellow]warning:[/] {w}")
+        _console(stderr=True).print(f"[yellow]warning:[/] {_e(w)}")
 
 
 def _print_dataset(s: dict, as_json: bool) -> None:
@@ -124,7 +212,7 @@ def _print_dataset(s: dict, as_json: bool) -> None:
     from rich.table import Table
 
     c = _console()
-    c.print(f"[bold]{s['dataset']}[/] task [bold]{s['task']}[/] at {s['root']}")
+    c.print(f"[bold]{_e(s['dataset'])}[/] task [bold]{_e(s['task'])}[/] at {_e(s['root'])}")
     c.print(f"{s['records']} records, {len(s['classes'])} classes "
             f"({'multi-label' if s['multilabel'] else 'single-label'}), "
             f"fs {s['fs'] if s['fs'] else 'mixed'}, folds: {s['fold_source']}")
@@ -134,7 +222,7 @@ def _print_dataset(s: dict, as_json: bool) -> None:
         t.add_column(split, justify="right")
     per = s["per_split"]
     for cls in s["classes"]:
-        t.add_row(cls, *(str(per[sp][cls]) for sp in ("train", "val", "test", "total")))
+        t.add_row(_e(cls), *(str(per[sp][cls]) for sp in ("train", "val", "test", "total")))
     t.add_row("[bold]records[/]", *(str(per[sp]["records"]) for sp in ("train", "val", "test", "total")))
     c.print(t)
     if s["unlabelled"]:
@@ -142,9 +230,9 @@ def _print_dataset(s: dict, as_json: bool) -> None:
     if s["missing"]:
         first = ", ".join(s["missing_first"][:5])
         _console(stderr=True).print(
-            f"[yellow]warning:[/] {s['missing']} record(s) listed in the labels are not on disk (first: {first})")
+            f"[yellow]warning:[/] {s['missing']} record(s) listed in the labels are not on disk (first: {_e(first)})")
     for n in s["notes"]:
-        c.print(f"note: {n}")
+        c.print(f"note: {_e(n)}")
 
 
 def _print_folder(s: dict, as_json: bool) -> None:
@@ -152,17 +240,17 @@ def _print_folder(s: dict, as_json: bool) -> None:
         print(json.dumps(s, indent=1, default=str))
         return
     c = _console()
-    c.print(f"[bold]{s['folder']}[/]: {s['wfdb_records']} WFDB record(s), "
+    c.print(f"[bold]{_e(s['folder'])}[/]: {s['wfdb_records']} WFDB record(s), "
             f"{s['mat_files_without_header']} .mat file(s) without a header")
     if s["fs"]:
-        c.print("sampling rates: " + ", ".join(f"{k} Hz x{v}" for k, v in s["fs"].items()))
-        c.print("leads: " + ", ".join(f"{k} x{v}" for k, v in s["n_leads"].items()))
+        c.print("sampling rates: " + _e(", ".join(f"{k} Hz x{v}" for k, v in s["fs"].items())))
+        c.print("leads: " + _e(", ".join(f"{k} x{v}" for k, v in s["n_leads"].items())))
     if s["duration_s"]:
         d = s["duration_s"]
         c.print(f"durations: {d['min']:.1f}-{d['max']:.1f} s (median {d['median']:.1f} s, "
                 f"total {d['total'] / 3600:.2f} h)")
     for e in s["unreadable"]:
-        _console(stderr=True).print(f"[yellow]unreadable:[/] {e}")
+        _console(stderr=True).print(f"[yellow]unreadable:[/] {_e(e)}")
 
 
 # ------------------------------------------------------------------------------------ data prepare
@@ -172,7 +260,8 @@ def data_prepare(
     out: Annotated[Path, typer.Option(help="Store folder to write.")],
     root: Annotated[Path | None, typer.Option(help="Data set folder (default: under $ECGEDGE_DATA).")] = None,
     task: Annotated[str | None, typer.Option(help="Label task (default: the data set's own).")] = None,
-    fs: Annotated[float | None, typer.Option(help="Store sampling rate (PTB-XL: its 100/500 Hz files).")] = None,
+    fs: Annotated[float | None, typer.Option(help="Store sampling rate (PTB-XL: its 100/500 Hz files).",
+                                             callback=_check_fs)] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels CSV (folder data sets).")] = None,
     folds: Annotated[Path | None, typer.Option(help="Folds CSV to reuse (record,fold).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the stratified folds.")] = 0,
@@ -191,7 +280,7 @@ def data_prepare(
     ds = load_dataset(dataset, root, task=task, fs=load_fs, labels=labels, folds=folds, seed=seed)
     err = _console(stderr=True)
     if ds.missing_summary():
-        err.print(f"[yellow]warning:[/] {ds.missing_summary()}")
+        err.print(f"[yellow]warning:[/] {_e(ds.missing_summary())}")
     spec = None
     if band is not None or norm is not None:
         from .dsp import Preprocessing
@@ -212,7 +301,7 @@ def data_prepare(
     verb = "reused (inputs unchanged)" if result.reused else f"built in {result.seconds:.2f} s"
     print(f"{out}: {len(st)} records x {len(st.leads)} leads at {st.fs:g} Hz, {len(st.classes)} classes; {verb}")
     for name, msg in result.failed[:10]:
-        err.print(f"[yellow]skipped {name}:[/] {msg}")
+        err.print(f"[yellow]skipped {_e(name)}:[/] {_e(msg)}")
     if len(result.failed) > 10:
         err.print(f"[yellow]... and {len(result.failed) - 10} more skipped (see manifest.json)[/]")
 
@@ -242,7 +331,7 @@ def data_fetch(
     out: Annotated[Path | None, typer.Option(help="Folder to download into (default: ./data/<name>).")] = None,
     mirror: Annotated[str | None, typer.Option(help="Base URL of a PhysioNet mirror (…/files).")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Glob of files to fetch (repeatable).")] = None,
-    retries: Annotated[int, typer.Option(help="Attempts per file.")] = 4,
+    retries: Annotated[int, typer.Option(help="Attempts per file.", callback=_at_least(1))] = 4,
 ) -> None:
     """Download a data set from PhysioNet: resumable, retrying, verified against its SHA256SUMS."""
     from .fetch import fetch
@@ -293,7 +382,11 @@ def train_cmd(
     run_dir = out or Path("runs") / r.name
     res = train(r, run_dir, resume=resume, device=device, log=lambda m: print(m, flush=True))
     if res.metrics:
-        print(f"{res.checkpoint}: test macro AUROC {res.metrics['test']['macro_auroc']:.4f}")
+        auc = res.metrics["test"].get("macro_auroc")
+        # a split whose test fold is not on disk (the whole of PTB-XL as assembled here) has no test figure
+        print(f"{res.checkpoint}: " + (f"test macro AUROC {auc:.4f}" if auc is not None else
+                                       f"validation macro AUROC {res.metrics['validation']['macro_auroc']:.4f}; "
+                                       "no test records on disk"))
 
 
 @app.command("ensemble")
@@ -301,7 +394,7 @@ def ensemble_cmd(
     members: Annotated[list[str], typer.Argument(help="Run folders of `ecgedge train` (or their model.safetensors).")],
     out: Annotated[Path, typer.Option(help="Folder for the ensemble's model.safetensors and metrics.json.")],
     name: Annotated[str, typer.Option(help="Name recorded in the checkpoint (default: ensemble-<archs>).")] = "",
-    threads: Annotated[int, typer.Option(help="PyTorch threads (0: its default).")] = 0,
+    threads: Annotated[int, typer.Option(help="PyTorch threads (0: its default).", callback=_at_least(0))] = 0,
 ) -> None:
     """Average trained models that share a contract (logits); thresholds on validation, test fold once."""
     try:
@@ -321,9 +414,10 @@ def infer_cmd(
     model: Annotated[str | None, typer.Option(help="Exported model (.onnx/.engine/.pt2) or a shipped model's name "
                                                    "(default: the shipped PTB-XL model).")] = None,
     engine: Annotated[str, typer.Option(help="auto, ort, ort-cuda, tensorrt or pt2.")] = "auto",
-    threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).")] = 0,
-    workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.")] = None,
-    batch: Annotated[int, typer.Option(help="Windows per engine call.")] = 256,
+    threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).", callback=_at_least(0))] = 0,
+    workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
+                                                callback=_at_least(1))] = None,
+    batch: Annotated[int, typer.Option(help="Windows per engine call.", callback=_at_least(1))] = 256,
     fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.")] = "table",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write results here (default: stdout).")] = None,
     timeline: Annotated[bool, typer.Option(help="Add one row per window (start time, probabilities).")] = False,
@@ -333,17 +427,21 @@ def infer_cmd(
     stream: Annotated[str | None, typer.Option(help="Classify a live source: a record to replay, '-' (stdin), "
                                                     "serial:PORT, brainflow:synthetic|ID, lsl:NAME.")] = None,
     hop: Annotated[float | None,
-                   typer.Option(help="Stream: seconds between outputs (default: the model's stride).")] = None,
+                   typer.Option(help="Stream: seconds between outputs (default: the model's stride).",
+                                callback=_check_hop)] = None,
     realtime: Annotated[bool, typer.Option(help="Stream: replay a file at its real speed.")] = False,
-    fs: Annotated[float | None, typer.Option(help="Stream (stdin/serial): sampling rate in Hz.")] = None,
+    fs: Annotated[float | None, typer.Option(help="Stream (stdin/serial): sampling rate in Hz (1-100000).",
+                                             callback=_check_fs)] = None,
     leads: Annotated[str | None,
                      typer.Option(help="Stream (stdin/serial/brainflow): comma-separated lead names.")] = None,
     dtype: Annotated[str | None, typer.Option(help="Stream (stdin/serial binary): int16 or float32.")] = None,
-    gain: Annotated[float | None, typer.Option(help="Stream: digital units per mV (int16 input).")] = None,
-    baud: Annotated[int | None, typer.Option(help="Stream (serial): baud rate.")] = None,
+    gain: Annotated[float | None, typer.Option(help="Stream: digital units per mV (int16 input).",
+                                               callback=_check_gain)] = None,
+    baud: Annotated[int | None, typer.Option(help="Stream (serial): baud rate.", callback=_at_least(1))] = None,
     protocol: Annotated[str | None, typer.Option(help="Stream (serial): text or binary.")] = None,
     channels: Annotated[str | None, typer.Option(help="Stream (brainflow): board rows to use, e.g. 1,2,3.")] = None,
     allow_causal: Annotated[bool, typer.Option(help="Stream: accept causal filtering for a zero-phase model.")] = True,
+    trust_model: Annotated[bool, typer.Option("--trust-model", help=_TRUST_HELP)] = False,
 ) -> None:
     """Classify records with an exported model: probabilities and decisions per class, per record."""
     from .runtime.predictor import Predictor, expand_paths
@@ -356,13 +454,19 @@ def infer_cmd(
                      protocol=protocol, channels=channels, realtime=realtime or None)
         opts = {k: v for k, v in given.items() if v is not None}
         code = run_stream(stream, model=model, engine=engine, threads=threads, hop=hop, fmt=fmt, output=output,
-                          allow_causal=allow_causal, source_options=opts)
+                          allow_causal=allow_causal, source_options=opts, trust_model=trust_model)
         raise typer.Exit(code)
     items = list(paths or [])
     if not items and not demo:
         raise EcgedgeError("nothing to classify", where="infer",
                            fix="give record files or folders, --demo for the built-in example, or --stream SOURCE")
-    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers)
+    if output:
+        from .atomic import check_output, remove_stale_leftovers
+
+        # a folder, a read-only place or /proc fails now, not after every record was processed
+        check_output(output)
+        remove_stale_leftovers(output)
+    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers, trust_model=trust_model)
     failed = 0
     with contextlib.ExitStack() as stack:
         if demo:
@@ -373,24 +477,121 @@ def infer_cmd(
 
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgedge-demo-"))
             items.append(write_wfdb(simulated_ecg(), tmp, "simulated"))
+        records: list[str] | Iterator[str] = expand_paths(items)
+        bar = None
+        if _stderr_is_terminal():
+            records = list(records)  # the total, for the rate and the ETA
+            bar = stack.enter_context(_InferProgress(len(records)))
         if output:
             from .atomic import atomic_open
 
             fh = stack.enter_context(atomic_open(output, "w"))
+        elif bar is not None and bar.shares_terminal(sys.stdout):
+            fh = bar.rows()  # rows for the terminal the bar is on: printed above the bar, not through it
         else:
             fh = sys.stdout
         w = Writer(fh, fmt, pred.classes, timeline)
-        for p in pred.predict_many(expand_paths(items)):
+        for p in pred.predict_many(records):
             w.write(p)
             failed += not p.ok
+            if bar is not None:
+                bar.advance()
             if plot and p.ok and p.path:
                 try:
                     plot_record(p, plot)
                 except EcgedgeError as exc:
-                    print(f"warning: no plot for {p.name}: {exc}", file=sys.stderr)
+                    _note(bar, f"warning: no plot for {p.name}: {exc}")
         w.close()
     print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
     raise typer.Exit(1 if failed else 0)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # replaced or closed stderr (tests, embedding)
+        return False
+
+
+def _note(bar: _InferProgress | None, text: str) -> None:
+    """A line on stderr; above the progress bar while there is one."""
+    if bar is None:
+        print(text, file=sys.stderr)
+    else:
+        bar.note(text)
+
+
+class _InferProgress:
+    """`ecgedge infer`'s progress bar on a terminal's stderr: records done of all, records/s and ETA. Transient:
+    gone when the run ends, leaving the results and the summary line."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(f"{task.speed:.1f} records/s" if task.speed else "- records/s")
+
+        self.console = _console(stderr=True)
+        self.progress = Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=True,
+                                 redirect_stdout=False, redirect_stderr=False)
+        self.task = self.progress.add_task("infer", total=total)
+
+    def __enter__(self) -> _InferProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def note(self, text: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(text))
+
+    def shares_terminal(self, stream) -> bool:
+        """Whether ``stream`` is a terminal and the same one as stderr (rows must then not cross the bar)."""
+        try:
+            a, b = os.fstat(stream.fileno()), os.fstat(sys.stderr.fileno())
+            return os.isatty(stream.fileno()) and os.path.samestat(a, b)
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def rows(self):
+        """A text file whose complete lines the bar's console prints above the bar."""
+        import io
+
+        from rich.text import Text
+
+        console = self.console
+
+        class AboveBar(io.TextIOBase):
+            def __init__(self) -> None:
+                self.pending = ""
+
+            def write(self, text: str) -> int:
+                self.pending += text
+                if "\n" in self.pending:
+                    done, self.pending = self.pending.rsplit("\n", 1)
+                    console.print(Text(done))
+                return len(text)
+
+            def flush(self) -> None:
+                pass
+
+        return AboveBar()
 
 # -------------------------------------------------------------------------------------------- bench
 def _csv(value: str | None, cast=str, where: str = "") -> tuple | None:
@@ -408,35 +609,36 @@ def bench_cmd(
         help="Exported models (.onnx/.engine/.pt2), folders of them, or shipped names (default: the shipped "
              "models).")] = None,
     engines: Annotated[str | None, typer.Option(help="Comma-separated: ort, ort-cuda, tensorrt, pt2 "
-                                                     "(default: every engine that runs each model here).")] = None,
+                                                     "(default: every engine that runs each model here).",
+                                                callback=_check_engines)] = None,
     precisions: Annotated[str | None, typer.Option(help="Comma-separated: fp32, fp16, int8 (default: all).")] = None,
-    batches: Annotated[str, typer.Option(help="Batch sizes for the throughput sweep.")] = "1,8,32,128,512",
-    threads: Annotated[int, typer.Option(help="Engine intra-op threads (0: the engine's choice).")] = 0,
-    seconds: Annotated[float, typer.Option(help="Wall time per latency and per throughput measurement.")] = 1.0,
+    batches: Annotated[str, typer.Option(help="Batch sizes for the throughput sweep.",
+                                         callback=_check_batches)] = "1,8,32,128,512",
+    threads: Annotated[int, typer.Option(help="Engine intra-op threads (0: the engine's choice).",
+                                         callback=_at_least(0))] = 0,
+    seconds: Annotated[float, typer.Option(help="Wall time per latency and per throughput measurement.",
+                                           callback=_check_seconds)] = 1.0,
     data: Annotated[str | None, typer.Option(help="Held-out records: a data set name or a folder (default: the "
                                                   "test folds the model's contract names).")] = None,
     labels: Annotated[str | None, typer.Option(help="Labels CSV for --data FOLDER.")] = None,
     folds: Annotated[str | None, typer.Option(help="Held-out folds, e.g. 10 (default: the contract's).")] = None,
-    max_records: Annotated[int, typer.Option(help="Use at most this many held-out records (0: all).")] = 0,
+    max_records: Annotated[int, typer.Option(help="Use at most this many held-out records (0: all).",
+                                             callback=_at_least(0))] = 0,
     accuracy: Annotated[bool, typer.Option(help="Measure AUROC on the held-out records.")] = True,
     out: Annotated[str, typer.Option("--out", "-o", help="Folder for bench.json and bench.png.")] = "bench-results",
     name: Annotated[str, typer.Option(help="File stem of the JSON and PNG.")] = "bench",
     markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown (for a README).")] = False,
+    trust_model: Annotated[bool, typer.Option("--trust-model", help=_TRUST_HELP)] = False,
 ) -> None:
     """Latency, throughput, memory and held-out AUROC for each model x engine x precision, on this machine."""
     from .runtime import bench
 
+    # --engines, --batches and --seconds were checked by their own callbacks
     opts = bench.BenchOptions(
         engines=_csv(engines, where="--engines"), precisions=_csv(precisions, str.lower, "--precisions"),
         batches=_csv(batches, int, "--batches") or bench.DEFAULT_BATCHES, threads=threads, seconds=seconds,
-        accuracy=accuracy, data=data, labels=labels, folds=_csv(folds, int, "--folds"), max_records=max_records)
-    for e in opts.engines or ():
-        if e not in ("ort", "ort-cuda", "tensorrt", "pt2"):
-            raise EcgedgeError(f"unknown engine {e!r}", where="--engines", fix="ort, ort-cuda, tensorrt or pt2")
-    if any(b < 1 for b in opts.batches):
-        raise EcgedgeError("batch sizes must be at least 1", where="--batches")
-    if seconds <= 0:
-        raise EcgedgeError("--seconds must be positive", where="--seconds")
+        accuracy=accuracy, data=data, labels=labels, folds=_csv(folds, int, "--folds"), max_records=max_records,
+        trust_model=trust_model)
     machine = bench.machine_report()
     rows, settings = bench.run_bench(models, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
     if not rows:
@@ -474,7 +676,8 @@ def export_cmd(
     flavour: Annotated[str | None, typer.Option(help="INT8 flavour: cpu (U8S8) or tensorrt (S8S8 symmetric).")] = None,
     calib: Annotated[str | None, typer.Option(help="Folder of records to calibrate on (default: the training split "
                                                    "of the checkpoint's data).")] = None,
-    calib_size: Annotated[int | None, typer.Option(help="Calibration windows (default 512).")] = None,
+    calib_size: Annotated[int | None, typer.Option(help="Calibration windows (default 512).",
+                                                   callback=_at_least(1))] = None,
     calib_method: Annotated[str | None, typer.Option(help="minmax, entropy or percentile.")] = None,
     per_channel: Annotated[bool | None, typer.Option("--per-channel/--per-tensor", help="Weight scales.")] = None,
     reduce_range: Annotated[bool | None,
@@ -488,7 +691,7 @@ def export_cmd(
     out: Annotated[str | None, typer.Option(help="Output folder (default: export/ beside the checkpoint).")] = None,
     name: Annotated[str | None, typer.Option(help="File name stem (default: the architecture).")] = None,
     force: Annotated[bool, typer.Option(help="Replace existing artefacts.")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads for export checks (0: all).")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for export checks (0: all).", callback=_at_least(0))] = 0,
 ) -> None:
     """Export a checkpoint to ONNX FP32 (+ INT8, FP16, TensorRT, .pt2), checking each against the original."""
     try:
@@ -528,6 +731,11 @@ def info_cmd(
     from .artifact import read_info
 
     d = read_info(model).describe()
+    from .trust import is_recorded, runs_code, sha256_file
+
+    if runs_code(d["kind"]):  # say so before anyone tries to load it (reading the sidecar ran nothing)
+        d["runs_code"] = True
+        d["trusted_here"] = is_recorded(sha256_file(d["path"]))
     if as_json:
         print(json.dumps(d, indent=1, default=float))
         return
@@ -559,39 +767,68 @@ def info_cmd(
         rows.append(("test (checkpoint)", f"macro AUROC {m['test_macro_auroc']:.4f} [95% CI {ci[0]:.3f}-{ci[1]:.3f}]"))
     if d.get("created"):
         rows.append(("created", f"{d['created']} by ecgedge {d.get('ecgedge_version', '?')}"))
+    if d.get("runs_code"):
+        rows.append(("security", "this file type can run code; " + (
+            "written by this machine's `ecgedge export`: loads as it is" if d["trusted_here"]
+            else "not written by this machine's export: loads only with --trust-model")))
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
 
 
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """``(ClickException, UsageError)`` of the click that typer runs on. typer >= 0.28 carries its own copy
+    (``typer._click``) and need not install click; older typer uses the click package. Both are found from
+    the classes typer exports, so ``import click`` is never needed (it fails where typer vendors click)."""
+    by_name = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return by_name["ClickException"], by_name["UsageError"]
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error as one line: what is wrong, the command's usage, where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    msg = " ".join(str(exc.format_message() if hasattr(exc, "format_message") else exc).split())
+    if ctx is None:
+        return f"error: {msg}"
+    if msg.rstrip(".") == "Missing command":
+        names = list(ctx.command.list_commands(ctx)) if hasattr(ctx.command, "list_commands") else []
+        if names:
+            msg = f"missing command: one of {', '.join(names)}"
+    usage = " ".join(ctx.get_usage().split())
+    return f"error: {msg} ({usage}; see '{ctx.command_path} --help')"
+
+
 def main() -> None:
-    """Entry point: turn ecgedge's own errors into one clear line and an exit code, never a traceback."""
+    """Entry point: ecgedge's own errors and usage errors become one clear line and an exit code (2), an
+    unexpected exception the one "please report" line (3); never a traceback (unless ECGEDGE_DEBUG is set)."""
+    click_exception, usage_error = _click_errors()
     try:
         rc = app(standalone_mode=False)
         if isinstance(rc, int) and rc:
             sys.exit(rc)  # typer.Exit(n) comes back as a return value without standalone mode
     except EcgedgeError as exc:
-        _console(stderr=True).print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        _console(stderr=True).print(f"[red]error:[/] {_e(' '.join(str(exc).splitlines()))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except SystemExit:
         raise
+    except typer.Exit as exc:  # raised outside a command (e.g. by an eager --version)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except usage_error as exc:
+        print(_usage_line(exc), file=sys.stderr)
+        sys.exit(2)
+    except click_exception as exc:  # e.g. a file click could not open
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 1) or 1)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a command-line tool
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            sys.exit(130)
         if os.environ.get("ECGEDGE_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} "
+        print(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
               "(this is a bug in ecgedge; rerun with ECGEDGE_DEBUG=1 for the traceback and report it)",
               file=sys.stderr)
         sys.exit(3)

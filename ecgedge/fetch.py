@@ -620,10 +620,13 @@ class _Progress:
     def start_file(self, rel: str, total: int | None, completed: int) -> None:
         if self._progress is None:
             return
+        from rich.markup import escape
+
         label = rel if len(rel) <= 40 else "…" + rel[-39:]
+        # the description is Rich markup; file names come from the mirror's listing: escape them
         self._progress.reset(
             self._task,
-            description=f"{self.name} [{self.done + 1}/{self.nfiles}] {label}",
+            description=f"{escape(self.name)} [{self.done + 1}/{self.nfiles}] {escape(label)}",
             total=total,
             completed=completed,
         )

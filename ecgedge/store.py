@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, remove_stale_leftovers
 from .datasets.base import SPLITS, DataSet
 from .dsp.pipeline import Preprocessing
 from .errors import EcgedgeError, StoreError
@@ -117,6 +117,8 @@ def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None
         fs, leads = preprocessing.fs, tuple(preprocessing.leads)
     out = Path(out)
     t0 = time.perf_counter()
+    # A killed `data prepare` leaves its half-built store (100+ MB) behind: remove those whose process is gone.
+    remove_stale_leftovers(out)
     if not ds.records:
         raise StoreError(f"data set {ds.name} has no records on disk to prepare", path=ds.root,
                          fix="fetch the data (ecgedge data fetch) or check the folder")

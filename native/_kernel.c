@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ecgedge_dsp.h"
+#include "ecgedge_quality.h"
 
 #if !defined(_WIN32)
 #include <pthread.h>
@@ -641,6 +642,44 @@ static PyObject *py_filtfilt_padlen(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(p);
 }
 
+/* ------------------------------------------------------------------------------ signal quality -- */
+/* quality(x, fs, out, basis, m, wsum, flat_mV, clip_share, hum_over_sides): x planar float32 [L, n], out float64
+ * [L, QUALITY_FEATURES]; basis float32 [12, m] or None. */
+static PyObject *py_quality(PyObject *self, PyObject *args) {
+    PyObject *xo, *oo, *bo;
+    double fs, wsum, flat_mV, clip_share, over;
+    Py_ssize_t m;
+    if (!PyArg_ParseTuple(args, "OdOOndddd", &xo, &fs, &oo, &bo, &m, &wsum, &flat_mV, &clip_share, &over))
+        return NULL;
+    Py_buffer x, o, b;
+    if (get(xo, &x, 'f', 0, "x")) return NULL;
+    if (get(oo, &o, 'd', 1, "out")) {
+        release(&x);
+        return NULL;
+    }
+    if (get(bo, &b, 'f', 0, "basis")) {
+        release(&x);
+        release(&o);
+        return NULL;
+    }
+    int rc = EE_OK;
+    if (x.ndim != 2 || x.shape[0] < 1 || x.shape[1] < 1 || o.len / 8 != x.shape[0] * EE_Q_N ||
+        (b.obj && b.len / 4 != 12 * m)) {
+        PyErr_SetString(PyExc_ValueError, "x must be [leads, samples], out [leads, QUALITY_FEATURES], basis [12, m]");
+    } else {
+        const ee_qspec q = {fs, flat_mV, clip_share, b.obj ? (const float *)b.buf : NULL, m, wsum, over};
+        Py_BEGIN_ALLOW_THREADS rc = ee_quality((const float *)x.buf, x.shape[1], (int)x.shape[0], &q,
+                                               (double *)o.buf);
+        Py_END_ALLOW_THREADS
+    }
+    release(&x);
+    release(&o);
+    release(&b);
+    if (PyErr_Occurred()) return NULL;
+    if (rc != EE_OK) return raise_rc(rc, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *noargs) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -670,6 +709,7 @@ static PyMethodDef methods[] = {
     {"window_count", py_window_count, METH_VARARGS, "Number of windows for a length."},
     {"filtfilt_padlen", py_filtfilt_padlen, METH_VARARGS, "Edge padding sosfiltfilt uses."},
     {"simd", py_simd, METH_NOARGS, "The widest vector ISA the kernel dispatches to on this CPU."},
+    {"quality", py_quality, METH_VARARGS, "Signal-quality features of planar float32 leads (ecgedge.quality)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -679,5 +719,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ecgedge._kernel",
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
     if (m) PyModule_AddIntConstant(m, "ABI", 1);
+    if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
     return m;
 }

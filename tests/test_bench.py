@@ -150,7 +150,13 @@ def test_shipped_model_card_is_reproduced(name, data, tmp_path):
     assert r.returncode == 0, r.stderr
     row = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
     assert row["heldout"].endswith(f"{card['test']['int8']['n_records']} records")
-    assert row["macro_auroc"] == pytest.approx(card["test"]["macro_auroc_int8"], abs=1e-6)
+    import onnxruntime
+
+    # bit for bit under the onnxruntime release the card was measured with; another release's INT8 kernels
+    # round differently (1.31.1 -> 1.32.0 moved the PTB-XL card's 0.88256 to 0.88263), so there the card only
+    # has to hold to the third decimal it is quoted with
+    same = ((card.get("machine") or {}).get("versions") or {}).get("onnxruntime") == onnxruntime.__version__
+    assert row["macro_auroc"] == pytest.approx(card["test"]["macro_auroc_int8"], abs=1e-6 if same else 2e-3)
 
 
 def test_worker_memory_is_its_own(tiny_run):

@@ -10,13 +10,16 @@ copies of the signal files live in a temporary folder.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
 import signal
+import struct
 import time
 import tracemalloc
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +101,10 @@ NASTY = [
     b"16x1+24", b"212+1", b"~", b"/", b"(", b")", b"()", b"(0", b"1000.0(abc)/mV", b"1000.0(0)/",
     b"200(0)", b"0(0)/mV", b"1e-7(0)/mV", b"x/2", b"x/0", b"100/", b"360/0", b"360/1(", b"360/1(2)",
     b"..", b"/dev/null", b"00001_lr.hea", b"#", b"\xff\xfe", b"\t", b"\r", b"\n", b"",
+    # Issue 19: names that reach outside the header's folder, implausible rates and calibrations.
+    b"/etc/passwd", b"/proc/self/environ", b"../x.dat", b"sub/../../00001_lr.dat", b"..\\x", b"C:x.dat",
+    b"4.9e-324", b"0.5", b"100001", b"1e5", b"1000.0(100000000000000000000)/mV", b"1000.0(2147483648)/mV",
+    b"1(0)/V", b"1e-06(0)/uV", b"0.001(0)/mV", b"200(-2147483648)/mV",
 ]
 
 
@@ -233,7 +240,14 @@ def _parse_or_record_error(raw: bytes) -> None:
     if hdr.n_segments is None:
         assert len(hdr.signals) == hdr.n_signals
         assert all(np.isfinite(s.gain) and s.gain != 0 for s in hdr.signals)
-    assert np.isfinite(hdr.fs) and hdr.fs > 0
+        assert all(-(2**31) <= s.baseline < 2**31 and -(2**31) <= s.adc_zero < 2**31 for s in hdr.signals)
+        names = [s.file_name for s in hdr.signals]
+    else:
+        names = [name for name, _ in hdr.segments]
+    # Nothing a header names may reach outside its folder.
+    for name in names:
+        assert not name.startswith(("/", "\\")) and ".." not in re.split(r"[/\\]", name), name
+    assert np.isfinite(hdr.fs) and 1 <= hdr.fs <= 100_000
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +299,32 @@ def test_mutated_headers_beside_real_signals(record_dir, case):
     hea.write_bytes(raw)
     with _time_limit(20):
         _read_or_record_error(hea)
+
+
+@settings(FUZZ, max_examples=_n(500))
+@given(case=mutated_header())
+def test_mutated_headers_read_as_ecg_have_plausible_values(record_dir, case):
+    # Through read_record (what data info, infer and prepare use), a damaged calibration is a RecordError,
+    # never a lead of absurd values: no lead in mV/uV/V may sit beyond 100 mV for most of its samples.
+    from ecgedge.dsp import unit_scale
+    from ecgedge.io import read_record
+
+    src, raw = case
+    hea = record_dir / src.key / (src.stem + ".hea")
+    hea.write_bytes(raw)
+    with _time_limit(20), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            sig = read_record(hea)
+        except RecordError as exc:
+            assert hea.name in str(exc) or ".hea" in str(exc)
+            return
+    for i, unit in enumerate(sig.units):
+        scale = unit_scale(unit)
+        if scale is None:
+            continue
+        x = sig.data[i][~np.isnan(sig.data[i])]
+        assert np.count_nonzero(np.abs(x) * scale > 100) <= 0.5 * x.size, (sig.raw_leads[i], unit)
 
 
 def test_unmutated_sources_read(record_dir):
@@ -407,3 +447,88 @@ def test_mat_values_that_do_not_fit_their_class_are_a_record_error():
     out = _to_class(np.array([-3, 7], "i1"), "f8", "val")
     assert out.dtype == np.float64 and out.tolist() == [-3.0, 7.0]
     assert _to_class(np.array([300.0]), "i2", "val").tolist() == [300]
+
+
+# ------------------------------------------------------------------ MAT-5 files built from parts
+# Random element trees (numeric, char, struct, cell and compressed elements nested in each other) with
+# dimensions that disagree with their data, absurd counts and deep nesting (issue 19): the reader
+# returns or raises RecordError, quickly, without allocating what a dimension or a tag claims.
+def _el(mtype: int, payload: bytes) -> bytes:
+    return struct.pack("<II", mtype, len(payload)) + payload + b"\0" * (-len(payload) % 8)
+
+
+def _mat_matrix(flags: int, dims: list[int], name: bytes, body: bytes) -> bytes:
+    return _el(14, _el(6, struct.pack("<II", flags, 0)) + _el(5, struct.pack(f"<{len(dims)}i", *dims))
+               + _el(1, name) + body)
+
+
+_MAT_DIMS = st.lists(st.sampled_from([0, 1, 2, 3, 12, 1000, 10**9, 2**31 - 1]), min_size=0, max_size=5)
+_MI_SIZES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8, 16: 1, 17: 2, 18: 4, 99: 1}
+
+
+@st.composite
+def _mat_leaf(draw) -> bytes:
+    dims = draw(_MAT_DIMS)
+    mclass = draw(st.sampled_from([4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 3, 5, 16]))
+    complex_flag = 0x800 if draw(st.booleans()) else 0
+    mi = draw(st.sampled_from(sorted(_MI_SIZES)))
+    n = draw(st.sampled_from([0, 1, 2, 12, max(0, min(math.prod(dims), 4096))]))
+    data = draw(st.binary(min_size=n * _MI_SIZES[mi], max_size=n * _MI_SIZES[mi]))
+    body = _el(mi, data) + (_el(mi, data) if complex_flag else b"")
+    return _mat_matrix(mclass | complex_flag, dims, b"v", body)
+
+
+def _mat_struct(children: list[bytes], dims: list[int], n_fields: int) -> bytes:
+    names = b"".join(f"f{i}".encode().ljust(32, b"\0") for i in range(n_fields))
+    return _mat_matrix(2, dims, b"s", struct.pack("<HHi", 5, 4, 32) + _el(1, names) + b"".join(children))
+
+
+_MAT_TREE = st.recursive(
+    _mat_leaf(),
+    lambda kids: st.one_of(
+        st.builds(_mat_struct, st.lists(kids, max_size=4), _MAT_DIMS, st.integers(0, 3)),
+        st.builds(lambda k, d: _mat_matrix(1, d, b"c", b"".join(k)), st.lists(kids, max_size=4), _MAT_DIMS),
+        kids.map(lambda k: struct.pack("<II", 15, len(z := zlib.compress(k))) + z),
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _mat_chain(draw) -> bytes:
+    """One leaf under a long chain of compressed elements, cells and one-element structs."""
+    element = draw(_mat_leaf())
+    for kind in draw(st.lists(st.sampled_from(["compressed", "cell", "struct"]), min_size=20, max_size=80)):
+        if kind == "compressed":
+            z = zlib.compress(element)
+            element = struct.pack("<II", 15, len(z)) + z
+        elif kind == "cell":
+            element = _mat_matrix(1, [1, 1], b"c", element)
+        else:
+            element = _mat_struct([element], [1, 1], 1)
+    return element
+
+
+@settings(FUZZ, max_examples=_n(600))
+@given(elements=st.lists(st.one_of(_MAT_TREE, _mat_chain()), min_size=1, max_size=3))
+def test_mat_files_built_from_random_parts(tmp_path_factory, elements):
+    from ecgedge.io.matv5 import read_mat5
+
+    mat = tmp_path_factory.mktemp("mat_parts") / "A0000.mat"
+    header = b"MATLAB 5.0 MAT-file, fuzz".ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
+    mat.write_bytes(header + b"".join(elements))
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                read_mat5(mat)
+            except RecordError as exc:
+                assert "A0000.mat" in str(exc)
+                event("RecordError: " + re.sub(r"'[^']*'|[\d,]+", "_", exc.message)[:60])
+            else:
+                event("read")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, peak

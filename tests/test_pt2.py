@@ -4,12 +4,14 @@ sizes and lengths, the contract inside and beside the package, and clear errors 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -33,12 +35,16 @@ def _model():
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
+    # export records the package in the trust list: a list of this module's own, not the user's
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ECGEDGE_CACHE", str(tmp_path_factory.mktemp("pt2-cache")))
     model = _model()
     path = tmp_path_factory.mktemp("pt2") / "mobilenet1d.cpu.pt2"
     t0 = time.perf_counter()
     info = export_pt2(model, torch.randn(2, 12, 250), path, device="cpu", contract_json=_contract().to_json())
     info["test_seconds"] = time.perf_counter() - t0
-    return model, path, info
+    yield model, path, info
+    mp.undo()
 
 
 # -- compile, load, run -------------------------------------------------------------------------------
@@ -112,6 +118,44 @@ def test_refuses_overwrite_without_force(package, tmp_path):
     target.with_name(target.name + ".json").write_text("{}")
     with pytest.raises(EcgedgeError, match="already exist"):
         export_pt2(model, torch.randn(2, 12, 250), target, contract_json=_contract().to_json())
+
+
+@pytest.mark.slow
+def test_trust_rule_on_a_real_package(package, tmp_path, monkeypatch, data):
+    """A package this machine exported loads as it is (export recorded its hash); the same bytes with a trust
+    list that lacks them are refused, and load with trust (Python and --trust-model)."""
+    from ecgedge import trust
+    from ecgedge.runtime.predictor import Predictor
+
+    _, path, _ = package
+    assert trust.is_recorded(trust.sha256_file(path))
+    copy = tmp_path / "renamed.pt2"  # a copy under another name: the hash, not the name, is trusted
+    shutil.copy(path, copy)
+    shutil.copy(path.with_name(path.name + ".json"), tmp_path / "renamed.pt2.json")
+    PT2Engine(copy)
+    rec = str(data / "ptb-xl" / "records100" / "00000" / "00001_lr.hea")
+    cache = {"ECGEDGE_CACHE": os.environ["ECGEDGE_CACHE"]}
+    r = run_cli("infer", rec, "--model", str(copy), "--format", "jsonl", env=cache)
+    assert r.returncode == 0 and json.loads(r.stdout)["error"] is None, r.stderr
+
+    monkeypatch.setenv("ECGEDGE_CACHE", str(tmp_path / "another-machine"))
+    with pytest.raises(EcgedgeError, match=r"refusing to load an AOTInductor package"):
+        PT2Engine(copy)
+    with pytest.raises(EcgedgeError, match=r"--trust-model"):
+        Predictor(copy)
+    assert PT2Engine(copy, trust=True).run(np.zeros((1, 12, 250), np.float32)).shape == (1, 5)
+    assert Predictor(copy, trust_model=True).predict(rec).ok
+    other = {"ECGEDGE_CACHE": str(tmp_path / "another-machine")}
+    r = run_cli("infer", rec, "--model", str(copy), env=other)
+    assert r.returncode == 2 and "refusing to load" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("infer", rec, "--model", str(copy), "--trust-model", "--format", "jsonl", env=other)
+    assert r.returncode == 0 and json.loads(r.stdout)["error"] is None, r.stderr
+    # changed after export: no longer the bytes that were recorded
+    monkeypatch.setenv("ECGEDGE_CACHE", cache["ECGEDGE_CACHE"])
+    with zipfile.ZipFile(copy, "a") as z:
+        z.writestr("mobilenet1d.cpu/extra.txt", "appended later")
+    with pytest.raises(EcgedgeError, match="refusing to load"):
+        PT2Engine(copy)
 
 
 # -- fast checks (no compilation) -------------------------------------------------------------------------

@@ -65,6 +65,12 @@ def _tiny_onnx(path, *, leads=12, kind="float", batch="batch", time="time", two_
     return path
 
 
+@pytest.fixture(autouse=True)
+def _own_trust_list(monkeypatch, tmp_path):
+    """Engines built here are recorded in a trust list of the test's own, not the user's."""
+    monkeypatch.setenv("ECGEDGE_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def no_tensorrt(monkeypatch):
     """Make ``import tensorrt`` fail here even where TensorRT is installed."""
@@ -94,12 +100,62 @@ def test_missing_tensorrt_is_an_ecgedge_error(no_tensorrt, tmp_path):
     assert "TensorRT is not installed" in err.value.message
     assert "--target onnx" in err.value.fix and "JetPack" in err.value.fix
     assert not out.exists() and not (tmp_path / "m.engine.json").exists()
-    # loading an engine without TensorRT: the same clear error (after the sidecar is found)
+    # loading a (trusted) engine without TensorRT: the same clear error (after the sidecar is found)
     out.write_bytes(b"\0" * 16)
     T._write_sidecar(str(out) + ".json", {"format": T.FORMAT, "contract": _contract().to_dict(),
                                            "tensorrt_version": "10.3.0", "input_name": "ecg", "output_name": "logits"})
     with pytest.raises(EcgedgeError, match="TensorRT is not installed"):
+        T.TensorRTEngine(out, trust=True)
+
+
+def _foreign_engine(tmp_path):
+    """An engine file with a valid sidecar that this machine's export did not write."""
+    out = tmp_path / "foreign.engine"
+    out.write_bytes(b"plugin code could live here" * 4)
+    T._write_sidecar(str(out) + ".json", {"format": T.FORMAT, "contract": _contract().to_dict(),
+                                           "tensorrt_version": "10.3.0", "input_name": "ecg", "output_name": "logits"})
+    return out
+
+
+def test_foreign_engine_is_refused_before_tensorrt_is_touched(tmp_path, monkeypatch):
+    """An engine can carry plugin code: without trust it is refused before TensorRT is imported (no TensorRT
+    needed for this test), in one line that names the file and both ways out."""
+    out = _foreign_engine(tmp_path)
+
+    def no_import():
+        raise AssertionError("TensorRT was imported for an untrusted engine")
+
+    monkeypatch.setattr(T, "_import_trt", no_import)
+    with pytest.raises(EcgedgeError) as err:
         T.TensorRTEngine(out)
+    msg = str(err.value)
+    assert "refusing to load a TensorRT engine" in msg and "can run code" in msg and str(out) in msg
+    assert "--trust-model" in msg and "export it again here" in msg and "\n" not in msg
+    with pytest.raises(AssertionError, match="was imported"):  # trusted: goes on to TensorRT
+        T.TensorRTEngine(out, trust=True)
+    # recorded by this machine's export: loads without being asked
+    from ecgedge import trust
+
+    trust.record(trust.sha256_file(out), "tensorrt", out)
+    with pytest.raises(AssertionError, match="was imported"):
+        T.TensorRTEngine(out)
+    # changed after export: refused again
+    out.write_bytes(out.read_bytes() + b"!")
+    with pytest.raises(EcgedgeError, match="refusing to load"):
+        T.TensorRTEngine(out)
+
+
+def test_foreign_engine_refused_by_the_cli(tmp_path, data):
+    from conftest import run_cli
+
+    out = _foreign_engine(tmp_path)
+    rec = data / "ptb-xl" / "records100" / "00000" / "00001_lr.hea"
+    for cmd in (["infer", str(rec), "--model", str(out)], ["bench", str(out), "--no-accuracy", "-o", str(tmp_path)]):
+        r = run_cli(*cmd, env={"ECGEDGE_CACHE": str(tmp_path / "cache")})
+        text = r.stderr if cmd[0] == "infer" else r.stdout + r.stderr
+        assert "Traceback" not in r.stderr and "refusing to load a TensorRT engine" in text, r.stderr
+        if cmd[0] == "infer":
+            assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
 def _fake_tensorrt(version: str, builder_error: bool = True) -> types.ModuleType:
@@ -388,3 +444,17 @@ def test_engine_checks_shapes_and_versions(trt, onnx_models, tmp_path):
     (tmp_path / "other.engine.json").write_text(json.dumps({**meta, "tensorrt_version": "9.9.9"}))
     with pytest.raises(EcgedgeError, match="not portable"):
         T.TensorRTEngine(other)
+
+
+def test_engine_trust_rule(trt, onnx_models, tmp_path, monkeypatch):
+    """An engine this machine's build_engine wrote loads; the same bytes under another trust list are refused
+    unless trusted."""
+    d, fp32, _ = onnx_models
+    path = tmp_path / "t.engine"
+    T.build_engine(fp32, path, precision="fp32", batch=(1, 2, 4), time=(64, 250, 500), workspace_mb=512,
+                   contract_json=_contract().to_json())
+    T.TensorRTEngine(path).close()
+    monkeypatch.setenv("ECGEDGE_CACHE", str(tmp_path / "other-cache"))
+    with pytest.raises(EcgedgeError, match="refusing to load a TensorRT engine"):
+        T.TensorRTEngine(path)
+    T.TensorRTEngine(path, trust=True).close()

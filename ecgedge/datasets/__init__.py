@@ -55,7 +55,7 @@ def detect_dataset(folder: str | os.PathLike[str]) -> str | None:
     if (p / "ptbxl_database.csv").exists():
         return "ptbxl"
     ref = p / "REFERENCE.csv"
-    if ref.exists():
+    if ref.is_file():  # not .exists(): opening a FIFO of that name would block forever
         with open(ref, encoding="utf-8-sig", errors="replace") as fh:
             first = fh.readline()
         return "cpsc2018" if first.lower().startswith("recording") else "physionet2017"
@@ -63,7 +63,8 @@ def detect_dataset(folder: str | os.PathLike[str]) -> str | None:
         return "physionet2017"
     if (p / "labels.csv").exists():
         return "folder"
-    for hea in sorted(p.glob("*.hea"))[:5]:
+    # Regular files only: a FIFO named *.hea would block open() forever, /dev/zero never ends.
+    for hea in [h for h in sorted(p.glob("*.hea")) if h.is_file()][:5]:
         with open(hea, encoding="utf-8", errors="replace") as fh:
             if any(line.lower().startswith("# dx") for line in fh):
                 return "cinc2021"

@@ -33,6 +33,9 @@ from ..artifact import SIDECAR_SUFFIX, output_paths
 from ..atomic import atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
+from ..trust import check as check_trust
+from ..trust import record as record_trusted
+from ..trust import sha256_file
 
 FORMAT = "ecgedge-pt2"
 
@@ -90,7 +93,8 @@ def read_package_meta(path: str | os.PathLike[str]) -> dict:
                                    fix="compile it with `ecgedge export --target pt2`")
             # AOTInductor writes its metadata (ours included) beside the compiled wrapper as *_metadata.json
             for n in names:
-                if "/data/aotinductor/" in n and n.endswith("_metadata.json"):
+                # a forged archive may declare a huge metadata entry: skip anything no real package writes
+                if "/data/aotinductor/" in n and n.endswith("_metadata.json") and z.getinfo(n).file_size < 1 << 20:
                     with contextlib.suppress(ValueError, UnicodeDecodeError):
                         d = json.loads(z.read(n))
                         if isinstance(d, dict) and METADATA_KEY in d:
@@ -210,6 +214,8 @@ def export_pt2(model, example, out_path: str | os.PathLike[str], *, device: str 
         t2 = time.perf_counter()
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # this machine compiled it: record its hash so that loading it here needs no --trust-model
+        record_trusted(sha256_file(tmp), "pt2", out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -237,13 +243,27 @@ class PT2Engine:
 
     Refuses, before any native code is loaded, a file that is not an ecgedge ``.pt2`` package, a package
     built by another torch version, for another CPU architecture, or for CUDA where torch sees no GPU.
+
+    A package is code (a shared library, possibly pickled weights): unless ``trust`` is set, it loads only if
+    this machine's export recorded its hash (:mod:`ecgedge.trust`). The hash is taken of a private copy, and
+    that copy is what torch loads, so the file cannot be swapped between the check and the load.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, device_index: int = -1) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, device_index: int = -1, trust: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.meta = read_package_meta(self.path)  # zipfile only: nothing in the archive runs
+        with contextlib.ExitStack() as stack:
+            load_from = self.path
+            if not trust:
+                private = stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgedge-pt2-"))
+                load_from = os.path.join(private, os.path.basename(self.path))
+                shutil.copyfile(self.path, load_from)
+                check_trust(self.path, "pt2", sha256_file(load_from), trust=False)
+            self._load(load_from, device_index)
+
+    def _load(self, load_from: str, device_index: int) -> None:
         import torch
 
-        self.path = os.fspath(path)
-        self.meta = read_package_meta(self.path)
         try:
             self.contract = InputContract.from_dict(self.meta.get("contract"))
         except EcgedgeError as exc:
@@ -267,7 +287,7 @@ class PT2Engine:
         self.batch_range = (int(b[0] or 1), int(b[1]) if b[1] else None)
         self.time_range = (int(t[0] or self.min_length), int(t[1]) if t[1] else None)
         try:
-            self._model = torch._inductor.aoti_load_package(self.path, device_index=device_index)
+            self._model = torch._inductor.aoti_load_package(load_from, device_index=device_index)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             isa = (self.meta.get("aoti") or {}).get("AOTI_CPU_ISA")

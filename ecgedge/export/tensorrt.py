@@ -62,6 +62,9 @@ from ..artifact import SIDECAR_SUFFIX, output_paths, read_sidecar
 from ..atomic import atomic_open, atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
+from ..trust import check as check_trust
+from ..trust import record as record_trusted
+from ..trust import sha256_bytes
 
 FORMAT = "ecgedge-tensorrt"
 
@@ -462,6 +465,8 @@ def build_engine(onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[
                            fix="try a larger workspace_mb, a smaller profile (batch/time max), or another precision")
     with atomic_open(out, "wb") as fh:
         fh.write(memoryview(serialized))
+    # this machine built it: record its hash so that loading it here needs no --trust-model
+    record_trusted(sha256_bytes(memoryview(serialized)), "tensorrt", out)
     name, cc = _gpu_name()
     meta = {
         "format": FORMAT, "version": _SIDECAR_VERSION, "contract": contract.to_dict(),
@@ -585,11 +590,12 @@ def _device_memory():
 class TensorRTEngine:
     """A TensorRT engine and its sidecar: ``run(x [B, leads, T] float32) -> logits``.
 
-    Refuses an engine whose sidecar is missing or not ecgedge's, or that another TensorRT version built. One
+    Refuses an engine whose sidecar is missing or not ecgedge's, or that another TensorRT version built; and,
+    unless ``trust``, one whose hash this machine's export did not record (an engine can carry plugin code). One
     engine object is not thread-safe (one execution context): use one per thread.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, trust: bool = False) -> None:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise EcgedgeError("engine file not found", path=self.path)
@@ -598,6 +604,10 @@ class TensorRTEngine:
             self.contract = InputContract.from_dict(self.meta["contract"])
         except EcgedgeError as exc:
             raise EcgedgeError(f"its contract is unusable: {exc}", path=self.path) from None
+        # An engine may carry plugin code: refuse it unless trusted, before TensorRT is even imported. The bytes
+        # hashed here are the bytes deserialized below (no second read that could see another file).
+        blob = Path(self.path).read_bytes()
+        check_trust(self.path, "tensorrt", sha256_bytes(blob), trust=trust)
         trt = _import_trt()
         built = str(self.meta["tensorrt_version"])
         if built != trt.__version__:
@@ -615,7 +625,8 @@ class TensorRTEngine:
         except Exception as exc:
             raise EcgedgeError(f"TensorRT cannot start its runtime: no usable CUDA device ({_log_tail(logger) or exc})",
                                path=self.path, fix="check the GPU driver (`nvidia-smi`)") from None
-        engine = runtime.deserialize_cuda_engine(Path(self.path).read_bytes())
+        engine = runtime.deserialize_cuda_engine(blob)
+        del blob
         if engine is None:
             raise EcgedgeError(f"TensorRT {trt.__version__} could not load the engine "
                                f"({_log_tail(logger) or 'not a valid engine for this TensorRT and GPU'})",

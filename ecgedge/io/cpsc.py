@@ -13,11 +13,14 @@ from ..errors import RecordError
 from ..leads import STANDARD_12
 from ..signal import Signal
 from .matv5 import read_mat5
+from .plausible import check_physical_values
 
 CPSC_FS = 500.0
 
 
-def read_cpsc_mat(path: str | os.PathLike[str]) -> Signal:
+def read_cpsc_mat(path: str | os.PathLike[str], *, check_values: bool = True) -> Signal:
+    """Read a CPSC2018 ``.mat`` record. ``check_values``: refuse a lead with |x| > 100 mV for most of it
+    (CPSC2018 stores mV, so that is a damaged file or not a CPSC2018 record)."""
     path = os.fspath(path)
     variables = read_mat5(path)
     ecg = variables.get("ECG")
@@ -48,6 +51,9 @@ def read_cpsc_mat(path: str | os.PathLike[str]) -> Signal:
             f"at sample {int(sample_idx[0])}", path=path, where="ECG.data",
             fix="the file is damaged; re-download it or exclude this record",
         )
+    if check_values:
+        check_physical_values(data, ("mV",) * 12, STANDARD_12, path=path, where=["ECG.data"] * 12,
+                              fix="CPSC2018 stores ECG.data in mV; this file is damaged or not a CPSC2018 record")
     meta = {"reader": "ecgedge-cpsc"}
     sex = ecg.get("sex")
     if isinstance(sex, list):

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import RecordError
+from ._files import check_relative_name, open_regular, read_capped
 
 #: Signal file formats decoded natively; others are read through ``wfdb`` when it is installed.
 NATIVE_FORMATS = frozenset({"8", "16", "24", "32", "61", "80", "160", "212", "310", "311"})
@@ -23,6 +24,10 @@ KNOWN_FORMATS = NATIVE_FORMATS | {"0", "508", "516", "524"}
 
 _MAX_HEADER_BYTES = 4 << 20
 _MIN_GAIN, _MAX_GAIN = 1e-6, 1e15
+#: Plausible sampling frequencies (Hz): far beyond any ECG device at both ends.
+_MIN_FS, _MAX_FS = 1.0, 100_000.0
+#: Baselines and ADC zeros are 32-bit integers in the WFDB library (and in every real header).
+_INT32 = 1 << 31
 _FMT_RE = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
 _TIME_RE = re.compile(r"^\d{1,2}:\d{1,2}(:\d{1,2}(\.\d*)?)?$")
 _DATE_RE = re.compile(r"^\d{1,2}/\d{1,2}/\d{1,4}$")
@@ -79,17 +84,17 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     if not path.endswith(".hea"):
         path = path + ".hea"
     try:
-        with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size > _MAX_HEADER_BYTES:
-                raise RecordError(f"is larger than {_MAX_HEADER_BYTES >> 20} MB: not a WFDB header",
-                                  path=path, fix="pass the .hea file, not a signal file")
-            raw = fh.read()
+        # Regular files only (a FIFO would block, /dev/zero never ends), and never more than a
+        # header can be: a few MB, checked before reading.
+        with open_regular(path, what="header", fix="pass a WFDB .hea file") as fh:
+            raw = read_capped(fh, _MAX_HEADER_BYTES)
     except FileNotFoundError:
         raise RecordError("header file not found", path=path, fix="check the record path") from None
-    except IsADirectoryError:
-        raise RecordError("is a folder, not a header file", path=path) from None
     except OSError as exc:
         raise RecordError(f"cannot read header: {exc.strerror}", path=path) from None
+    if raw is None:
+        raise RecordError(f"is larger than {_MAX_HEADER_BYTES >> 20} MB: not a WFDB header",
+                          path=path, fix="pass the .hea file, not a signal file")
     return parse_header(raw, path)
 
 
@@ -136,6 +141,9 @@ def parse_header(raw: bytes, path: str = "<header>") -> Header:
             if len(toks) != 2:
                 raise RecordError("a segment line must be 'name samples'", path=path,
                                   where=f"line {seg_lineno}")
+            if toks[0] != "~":
+                check_relative_name(toks[0], field="segment name", path=path, where=f"line {seg_lineno}",
+                                    example=f"{hdr.record_name}_0001")
             hdr.segments.append((toks[0], _int(toks[1], "segment length", path, seg_lineno, minimum=0)))
         return hdr
 
@@ -197,9 +205,15 @@ def _parse_record_line(line: str, lineno: int, path: str) -> Header:
         fs_tok = toks[2]
         fs_part, slash, counter = fs_tok.partition("/")
         fs = _float(fs_part, "sampling frequency", path, lineno)
-        if fs <= 0:
-            raise RecordError(f"'sampling frequency' must be positive, not {fs_part!r}",
-                              path=path, where=f"line {lineno}")
+        if not _MIN_FS <= fs <= _MAX_FS:
+            # 1e308 or 4.9e-324 parse as numbers but would divide every later duration and
+            # filter design into inf/0.
+            raise RecordError(
+                f"'sampling frequency' {fs_part[:40]!r} is outside {_MIN_FS:g} Hz to {_MAX_FS / 1000:g} kHz",
+                path=path, where=f"line {lineno}",
+                fix="the record line's third field is samples per second per signal; no ECG is sampled outside "
+                    "this range",
+            )
         if slash:
             cf_part, paren, bc = counter.partition("(")
             counter_freq = _float(cf_part, "counter frequency", path, lineno)
@@ -239,6 +253,10 @@ def _parse_signal_line(line: str, lineno: int, path: str) -> SignalSpec:
             "signal line needs at least a file name and a format",
             path=path, where=f"line {lineno}", fix="e.g. '00001_lr.dat 16 1000.0(0)/mV 16 0 -119 1508 0 I'",
         )
+    file_name = toks[0]
+    if file_name != "~" and (file_name[:1] in "/\\" or ":" in file_name[:2] or ".." in file_name):
+        check_relative_name(file_name, field="file name", path=path, where=f"line {lineno}",
+                            example=f"{os.path.basename(path)[:-4] or 'record'}.dat")
     # The format and gain fields repeat on every line of a header (and across a data set):
     # parse each distinct spelling once.
     fmt, spf, skew, offset = _FMT_CACHE.get(toks[1]) or _parse_fmt(toks[1], lineno, path)
@@ -247,10 +265,10 @@ def _parse_signal_line(line: str, lineno: int, path: str) -> SignalSpec:
         else (200.0, None, "mV", True)
     )
     adc_res = _int(toks[3], "adc resolution", path, lineno, minimum=0) if ntok > 3 else 0
-    adc_zero = _int(toks[4], "adc zero", path, lineno) if ntok > 4 else 0
+    adc_zero = _int32(toks[4], "adc zero", path, lineno) if ntok > 4 else 0
     # Positional, in field order: this runs once per signal of every record read.
     return SignalSpec(
-        toks[0], fmt, spf, skew, offset, gain, adc_zero if baseline is None else baseline, units,
+        file_name, fmt, spf, skew, offset, gain, adc_zero if baseline is None else baseline, units,
         adc_res, adc_zero,
         _int(toks[5], "initial value", path, lineno) if ntok > 5 else adc_zero,
         _int(toks[6], "checksum", path, lineno) if ntok > 6 else None,
@@ -294,9 +312,9 @@ def _parse_gain(tok: str, lineno: int, path: str) -> tuple[float, int | None, st
         if not base.endswith(")"):
             raise RecordError(f"'baseline' is missing its ')': {tok[:40]!r}", path=path,
                               where=f"line {lineno}", fix="write gain(baseline)/units, e.g. 200(0)/mV")
-        baseline = _int(base[:-1], "baseline", path, lineno)
+        baseline = _int32(base[:-1], "baseline", path, lineno)
     # (digital - baseline) / gain must stay a finite float32 for any 32-bit sample and any baseline
-    # the parser accepts (< 10**30); no real ADC has a gain outside this range. A written 0 means
+    # the parser accepts (32-bit); no real ADC has a gain outside this range. A written 0 means
     # "uncalibrated"; a tiny gain that rounds to 0.0 (1e-400) does not.
     if gain != 0 and not _MIN_GAIN <= abs(gain) <= _MAX_GAIN or (
             gain == 0 and gain_str.lower().partition("e")[0].strip("+-0.")):
@@ -328,6 +346,15 @@ def _int(tok: str, what: str, path: str, lineno: int, minimum: int | None = None
     if minimum is not None and value < minimum:
         raise RecordError(f"'{what}' must be at least {minimum}, not {value}", path=path,
                           where=f"line {lineno}")
+    return value
+
+
+def _int32(tok: str, what: str, path: str, lineno: int) -> int:
+    """A signed 32-bit field: a baseline of 1e20 turns every sample into -1e17 mV."""
+    value = _int(tok, what, path, lineno)
+    if not -_INT32 <= value < _INT32:
+        raise RecordError(f"'{what}' is out of range: {tok[:40]!r}", path=path, where=f"line {lineno}",
+                          fix=f"WFDB stores it as a 32-bit integer ({-_INT32} to {_INT32 - 1})")
     return value
 
 

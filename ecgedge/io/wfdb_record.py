@@ -13,29 +13,50 @@ from ..errors import RecordError
 from ..leads import normalize_lead
 from ..signal import Signal
 from . import wfdb_formats as F
+from ._files import contained_path, open_regular
+from .plausible import check_physical_values
 from .wfdb_header import NATIVE_FORMATS, Header, SignalSpec, read_header
 
 
 def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
-              verify_checksums: bool = True) -> Signal:
+              verify_checksums: bool = True, check_values: bool = False) -> Signal:
     """Read the WFDB record at ``path`` (``.hea`` or the record name without extension).
 
     Headers are parsed and signal files decoded natively for formats 8, 16, 24, 32, 61, 80, 160,
     212, 310 and 311, including ``.mat`` signal files of the CinC challenges (``16+24``). Formats
     and layouts it does not decode itself (FLAC-compressed 508/516/524, skew, several samples per
     frame, multi-segment records) are read through ``wfdb`` if it is installed.
+
+    Signal files are read only from regular files inside the header's folder. ``check_values``
+    (what :func:`ecgedge.read_record` asks for) refuses leads whose physical values no ECG has
+    (see :mod:`ecgedge.io.plausible`); without it the record is decoded as written, like ``wfdb``.
     """
     path = os.fspath(path)
     hea = path if path.endswith(".hea") else path + ".hea"
     hdr = read_header(hea)
     if hdr.n_segments is not None or _needs_fallback(hdr):
-        return _read_with_wfdb(hdr, keep_digital)
-    if not hdr.signals:
-        raise RecordError("header declares no signals", path=hea, where="line 1",
-                          fix="a record needs at least one signal line")
-    directory = os.path.dirname(hea)
-    digital = _decode_signals(hdr, directory)
-    return _to_signal(hdr, digital, keep_digital, verify_checksums)
+        sig = _read_with_wfdb(hdr, keep_digital)
+    else:
+        if not hdr.signals:
+            raise RecordError("header declares no signals", path=hea, where="line 1",
+                              fix="a record needs at least one signal line")
+        directory = os.path.dirname(hea)
+        digital = _decode_signals(hdr, directory)
+        sig = _to_signal(hdr, digital, keep_digital, verify_checksums)
+    if check_values:
+        _check_values(hdr, sig)
+    return sig
+
+
+def _check_values(hdr: Header, sig: Signal) -> None:
+    lines = [f"line {s.line}" for s in hdr.signals]
+    if len(lines) != sig.n_leads:  # multi-segment: the layout's lines are not this header's
+        lines = ["signal line"] * sig.n_leads
+    check_physical_values(
+        sig.data, sig.units, sig.raw_leads, path=hdr.path, where=lines,
+        fix="physical value = (digital - baseline) / gain, in the signal's units: check this signal line's "
+            "gain, baseline and units",
+    )
 
 
 def _needs_fallback(hdr: Header) -> bool:
@@ -84,13 +105,13 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
     _check_shared_format(hdr, file_name, specs)
     first = specs[0]
     fmt, offset, width = first.fmt, first.byte_offset, len(specs)
-    fpath = os.path.join(directory, file_name)
+    fpath = _signal_path(hdr, directory, file_name, first.line)
     if file_name.lower().endswith(".mat") and offset:
-        _check_mat4(fpath, hdr, width)
+        _check_mat4(fpath, hdr, file_name, width, first.line)
     # One read of exactly what the header promises (or of the whole file when it does not say).
     want = F.bytes_for(fmt, hdr.n_samples * width) if hdr.n_samples is not None else -1
     try:
-        with open(fpath, "rb") as fh:
+        with _open_signal(fpath, hdr, file_name, first.line) as fh:
             if want < 0 or want > _CHECK_SIZE_ABOVE:
                 # read(n) allocates n bytes up front: never take a damaged header's word for n.
                 want = _bytes_after(fh, offset, hdr, file_name, first.line)
@@ -143,19 +164,31 @@ _CHECK_SIZE_ABOVE = 1 << 26
 def _bytes_after(fh, offset: int, hdr: Header, file_name: str, line: int) -> int:
     """Bytes of the (regular) file ``fh`` after ``offset``: the most a read can usefully ask for."""
     st = os.fstat(fh.fileno())
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):  # open_regular checked already; a size needs a regular file
         raise RecordError(f"signal file {file_name} is not a regular file", path=hdr.path,
                           where=f"line {line}", fix="point the header at the record's .dat file")
     return max(st.st_size - offset, 0)
 
 
-def _check_mat4(fpath: str, hdr: Header, width: int) -> None:
+def _signal_path(hdr: Header, directory: str, file_name: str, line: int) -> str:
+    """Where a signal file named by the header is, refused if that is outside the header's folder."""
+    return contained_path(directory, file_name, header=hdr.path, field="file name", where=f"line {line}",
+                          example=f"{hdr.record_name}.dat")
+
+
+def _open_signal(fpath: str, hdr: Header, file_name: str, line: int):
+    """The signal file, opened only if it is a regular file (a FIFO or /dev/zero is refused at once)."""
+    return open_regular(fpath, what=f"signal file {file_name}", error_path=hdr.path, where=f"line {line}",
+                        fix="the file name on this line must name the record's .dat/.mat signal file")
+
+
+def _check_mat4(fpath: str, hdr: Header, file_name: str, width: int, line: int) -> None:
     """A WFDB header may point into a MATLAB v4 file (CinC 2017/2020/2021); check its matrix."""
     try:
-        with open(fpath, "rb") as fh:
+        with _open_signal(fpath, hdr, file_name, line) as fh:
             head = fh.read(20)
     except OSError:
-        return
+        return  # missing or unreadable: the read that follows says which
     if len(head) < 20:
         raise RecordError(f"{os.path.basename(fpath)} is too short to be a MATLAB file",
                           path=hdr.path)
@@ -241,6 +274,9 @@ def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: boo
     )
 
 
+#: WFDB's "no sample" codes, including the FLAC formats that only wfdb decodes.
+_WFDB_INVALID = {**F.INVALID_SAMPLE, "508": -(2**7), "516": -(2**15), "524": -(2**23)}
+
 _NARROW = frozenset({"8", "16", "61", "80", "160", "212", "310", "311"})
 
 
@@ -275,11 +311,18 @@ def _comment_facts(comments: Sequence[str]) -> dict:
     return facts
 
 
-def _check_sizes_before_wfdb(hdr: Header) -> None:
-    """``wfdb`` allocates what the header claims before it reads: check the claim against the files."""
-    if hdr.n_samples is None or hdr.n_segments is not None:
-        return
+def _check_files_before_wfdb(hdr: Header) -> None:
+    """``wfdb`` opens whatever the header names and allocates what it claims before it reads: check
+    both first. Every file must be a regular file inside the header's folder (wfdb would block on a
+    FIFO and read /etc/passwd as samples), and its size must hold the samples the header claims."""
     directory = os.path.dirname(hdr.path)
+    if hdr.n_segments is not None:
+        _check_segments(hdr, directory)
+        return
+    for file_name, idx in _groups(hdr.signals):
+        _check_signal_file(hdr, directory, file_name, hdr.signals[idx[0]])
+    if hdr.n_samples is None:
+        return
     for file_name, idx in _groups(hdr.signals):
         specs = [hdr.signals[i] for i in idx]
         first = specs[0]
@@ -307,6 +350,43 @@ def _check_sizes_before_wfdb(hdr: Header) -> None:
             )
 
 
+def _check_segments(hdr: Header, directory: str) -> None:
+    """A multi-segment record names other headers (one per segment), each naming signal files: all of
+    them are checked the way a single-segment record's files are, before wfdb opens any."""
+    for k, (name, _length) in enumerate(hdr.segments):
+        if name == "~":
+            continue  # a gap
+        where = f"segment {k + 1} ({name})"
+        seg_path = contained_path(directory, name + ".hea", header=hdr.path, field="segment name", where=where,
+                                  example=f"{hdr.record_name}_0001")
+        if not os.path.exists(seg_path):
+            continue  # wfdb reports the missing segment
+        seg = read_header(seg_path)  # regular, size-capped, names checked
+        if seg.n_segments is not None:
+            raise RecordError(f"segment {name!r} is itself a multi-segment record", path=hdr.path, where=where,
+                              fix="WFDB segments are single-segment records")
+        for file_name, idx in _groups(seg.signals):
+            _check_signal_file(seg, directory, file_name, seg.signals[idx[0]])
+
+
+def _check_signal_file(hdr: Header, directory: str, file_name: str, spec: SignalSpec) -> None:
+    """A signal file that wfdb will open: inside the header's folder and a regular file (open_regular
+    refuses FIFOs, devices and folders without blocking)."""
+    if file_name == "~":
+        return  # no file
+    try:
+        with _open_signal(_signal_path(hdr, directory, file_name, spec.line), hdr, file_name, spec.line):
+            pass
+    except FileNotFoundError:
+        if spec.fmt == "0":
+            return  # format 0: the signal is not stored, nothing is read
+        raise RecordError(f"signal file {file_name} is missing", path=hdr.path, where=f"line {spec.line}",
+                          fix=f"put {file_name} beside the header") from None
+    except OSError as exc:
+        raise RecordError(f"cannot read {file_name}: {exc.strerror}", path=hdr.path,
+                          where=f"line {spec.line}") from None
+
+
 def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
     """Formats and layouts that ecgedge does not decode itself go through ``wfdb``."""
     try:
@@ -316,7 +396,7 @@ def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
             "this record needs the 'wfdb' package (multi-segment, FLAC, skewed or multi-sample-frame "
             "signals)", path=hdr.path, fix="pip install wfdb",
         ) from None
-    _check_sizes_before_wfdb(hdr)
+    _check_files_before_wfdb(hdr)
     record_path = hdr.path[:-4]
     try:
         rec = wfdb.rdrecord(record_path, physical=False, smooth_frames=True)
@@ -334,11 +414,23 @@ def _read_with_wfdb(hdr: Header, keep_digital: bool) -> Signal:
     # wfdb leaves absent descriptions and units as None.
     raw = tuple(n or f"ch{i}" for i, n in enumerate(rec.sig_name or [None] * n_sig))
     units = tuple(u or "mV" for u in (rec.units or [None] * n_sig))
+    warnings = list(hdr.warnings) + ["read through wfdb (format or layout not decoded natively)"]
+    # wfdb fills what a skewed signal lacks at the end (and gaps the file marks) with the format's
+    # "no sample" code; physical=False keeps that code, which would read as e.g. -32.768 mV.
+    fmts = list(rec.fmt or []) if isinstance(rec.fmt, list | tuple) else [rec.fmt] * n_sig
+    for i, fmt in enumerate(fmts[:n_sig]):
+        code = _WFDB_INVALID.get(str(fmt)) if fmt is not None else None
+        if code is None:
+            continue
+        invalid = d[:, i] == code
+        if invalid.any():
+            phys[invalid, i] = np.nan
+            warnings.append(f"signal {raw[i]}: {int(invalid.sum())} invalid sample(s) read as NaN")
     return Signal(
         data=np.ascontiguousarray(phys.T, dtype=np.float32), fs=float(rec.fs),
         leads=tuple(normalize_lead(n) for n in raw), units=units,
         name=hdr.record_name, comments=tuple(hdr.comments), path=hdr.path, raw_leads=raw,
-        warnings=list(hdr.warnings) + ["read through wfdb (format or layout not decoded natively)"],
+        warnings=warnings,
         digital=np.ascontiguousarray(rec.d_signal.T, dtype=np.int32) if keep_digital else None,
         meta={"reader": "wfdb", **_comment_facts(hdr.comments)},
     )

@@ -63,6 +63,7 @@ class BenchOptions:
     max_records: int = 0  # 0: all held-out records
     bootstrap: int = 1000
     timeout: float = 900.0  # per worker
+    trust_model: bool = False  # load .pt2/.engine files that this machine's export did not write (ecgedge.trust)
 
 
 def _available_engines() -> dict[str, str | None]:
@@ -270,7 +271,7 @@ def run_worker(job: dict) -> dict:
     info = read_info(job["path"])
     before = _rss_mib()
     t0 = time.perf_counter()
-    engine = open_engine(info, job["engine"], job.get("threads") or None)
+    engine = open_engine(info, job["engine"], job.get("threads") or None, trust_model=bool(job.get("trust_model")))
     p = info.contract.preprocessing
     rng = np.random.default_rng(0)
     x1 = rng.standard_normal((1, len(p.leads), p.window)).astype(np.float32)
@@ -425,6 +426,8 @@ def pareto(rows: list[Row], tie: float = PARETO_AUROC_TIE) -> None:
 
 
 def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[list[Row], dict]:
+    from ..trust import is_recorded, refusal, runs_code, sha256_file
+
     infos = collect_models(models)
     avail = _available_engines()
     rows: list[Row] = []
@@ -461,12 +464,17 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                     continue
                 why = avail.get(eng)
                 size = os.path.getsize(info.path) / 1e6
+                if runs_code(info.kind) and not opts.trust_model and not is_recorded(sha256_file(info.path)):
+                    # said here, once, rather than as a worker's failure; the worker checks again on what it loads
+                    rows.append(Row(name, arch, info.path, eng, prec, size, status="skipped",
+                                    error=str(refusal(info.path, info.kind))))
+                    continue
                 if why:
                     if opts.engines:  # asked for explicitly: say why it is missing
                         rows.append(Row(name, arch, info.path, eng, prec, size, status="skipped", error=why))
                     continue
                 job = {"path": info.path, "engine": eng, "threads": opts.threads, "batches": list(opts.batches),
-                       "seconds": opts.seconds, "min_runs": opts.min_runs}
+                       "seconds": opts.seconds, "min_runs": opts.min_runs, "trust_model": opts.trust_model}
                 if isinstance(held, HeldOut):
                     job["windows"] = str(Path(tmp) / f"{key}.npy")
                     job["logits"] = str(Path(tmp) / f"{key}-{len(rows)}.logits.npy")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import IO
 import numpy as np
 
 from ..errors import EcgedgeError
+from ..quality import Quality, assess
 from .post import decisions, probabilities
 
 
@@ -28,19 +30,37 @@ class StreamRow:
     decisions: np.ndarray | None
     latency_ms: float
     event: str = ""
+    #: the window's signal-quality verdict (:mod:`ecgedge.quality`); a ``poor`` window decides no class
+    quality: Quality | None = None
+
+
+def _check_rate(fs: float, band_high: float | None) -> None:
+    """Refuse a stream rate that a record would be refused at (out of range, or below the model's band)."""
+    from ..streams.base import sampling_rate
+
+    sampling_rate(fs)
+    if band_high and fs / 2 <= band_high:
+        raise EcgedgeError(f"sampled at {fs:g} Hz, which cannot hold the {band_high:g} Hz that the model's "
+                           f"band-pass keeps (needs more than {2 * band_high:g} Hz)", where="fs",
+                           fix="stream at a higher rate, or use a model trained with a lower band edge")
 
 
 class StreamClassifier:
     """Feed chunks, get rows. Usable from Python with any :class:`~ecgedge.streams.Source`."""
 
     def __init__(self, model: str | None, fs_in: float, leads_in, units_in=None, *, engine: str = "auto",
-                 threads: int = 0, hop: float | None = None, allow_causal: bool = True) -> None:
+                 threads: int = 0, hop: float | None = None, allow_causal: bool = True,
+                 trust_model: bool = False) -> None:
         from .engines import open_model
 
-        self.info, self.engine = open_model(model, engine, threads or None)
+        self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
         self.contract = c = self.info.contract
         self.fs_in, self.leads_in, self.units_in = fs_in, tuple(leads_in), units_in
         p = c.preprocessing
+        _check_rate(float(fs_in), p.band[1] if p.band else None)
+        if hop is not None and not (math.isfinite(hop) and hop > 0):  # -1 used to become a 1-sample hop
+            raise EcgedgeError(f"the hop must be a positive number of seconds, not {hop!r}", where="--hop",
+                               fix=f"e.g. --hop {(p.stride or p.window) / p.fs:g} (the model's stride)")
         self.hop = max(1, int(round(hop * p.fs))) if hop else (p.stride or p.window)
         self.allow_causal = allow_causal
         self.warnings: list[str] = []
@@ -58,23 +78,51 @@ class StreamClassifier:
         self.pre = StreamPreprocessor(self.contract.preprocessing, self.fs_in, self.leads_in, self.units_in,
                                       hop=self.hop, allow_causal=self.allow_causal)
         self.t0_model = self.samples_in * self.contract.fs / self.fs_in
+        # the raw input (model leads, mV) of the last window and a hop, for each window's quality verdict: the
+        # preprocessor holds NaNs at the last valid value and filters, which would hide what the gate looks for
+        self._raw = np.zeros((self.pre.L, 0), np.float32)
+        self._raw_start = 0  # input index (since the reset) of _raw[:, 0]
+        c = self.contract
+        self._raw_window = int(math.ceil(c.window / c.fs * self.fs_in))
+        self._raw_keep = self._raw_window + int(math.ceil((self.hop / c.fs + 1.0) * self.fs_in))
 
     def _rows(self, w: np.ndarray, ends: np.ndarray, t_arrival: float) -> list[StreamRow]:
         if not len(w):
             return []
         probs = probabilities(self.engine.run(w), self.contract.multilabel)
-        done = time.monotonic()
-        rows = []
         dec = decisions(probs, self.contract.thresholds, self.contract.multilabel)
-        for p, d, e in zip(probs, dec, ends):
-            rows.append(StreamRow((self.t0_model + e) / self.contract.fs, p, d, (done - t_arrival) * 1e3))
+        quality = [self._quality(e) for e in ends]
+        done = time.monotonic()  # the verdict is part of the result: its time counts in the latency
+        rows = []
+        for p, d, e, q in zip(probs, dec, ends, quality):
+            if not q.ok:
+                d = np.zeros_like(d)  # poor signal: the probabilities are reported, no class is decided
+            rows.append(StreamRow((self.t0_model + e) / self.contract.fs, p, d, (done - t_arrival) * 1e3, quality=q))
         return rows
+
+    def _quality(self, end: int) -> Quality:
+        """The verdict on the raw input under the window that ends at model sample ``end`` (since the reset)."""
+        b = int(round(end * self.fs_in / self.contract.fs)) - self._raw_start
+        x = self._raw[:, max(b - self._raw_window, 0):max(b, 0)]
+        return assess(x, self.fs_in, self.contract.leads)
 
     def push(self, data: np.ndarray, t_arrival: float | None = None) -> list[StreamRow]:
         t_arrival = time.monotonic() if t_arrival is None else t_arrival
+        self._keep_raw(data)
         w, ends = self.pre.push(data)
         self.samples_in += data.shape[1]
         return self._rows(w, ends, t_arrival)
+
+    def _keep_raw(self, data: np.ndarray) -> None:
+        data = np.asarray(data)
+        if data.ndim != 2 or data.shape[0] <= int(self.pre.gather.max()):
+            return  # the preprocessor says what is wrong with the chunk
+        raw = (data[self.pre.gather] * self.pre.scale).astype(np.float32)
+        self._raw = np.concatenate([self._raw, raw], axis=1)
+        drop = self._raw.shape[1] - self._raw_keep
+        if drop > 0:
+            self._raw = self._raw[:, drop:]
+            self._raw_start += drop
 
     def gap(self, samples: int, event: str) -> StreamRow:
         """A discontinuity: restart the preprocessing after ``samples`` missing samples."""
@@ -92,59 +140,106 @@ class StreamWriter:
             raise EcgedgeError(f"unknown format {fmt!r}", where="--format", fix="table, jsonl or csv")
         self.out, self.fmt, self.classes = out, "jsonl" if fmt == "json" else fmt, classes
         if self.fmt == "csv":
-            out.write(",".join(["t_s", *classes, "positive", "latency_ms", "event"]) + "\n")
+            out.write(",".join(["t_s", *classes, "positive", "latency_ms", "event", "quality"]) + "\n")
         elif self.fmt == "table":
             out.write(f"{'t (s)':>9} " + " ".join(f"{c:>8}" for c in classes) + "  latency  positive\n")
         out.flush()
 
     def write(self, r: StreamRow) -> None:
         pos = [c for c, d in zip(self.classes, r.decisions) if d] if r.decisions is not None else []
+        quality = r.quality.summary() if r.quality is not None else ""
         if self.fmt == "jsonl":
             d = {"t": round(r.t, 4), "event": r.event or None}
             if r.probabilities is not None:
                 d.update({c: round(float(p), 6) for c, p in zip(self.classes, r.probabilities)})
-                d.update(positive=pos, latency_ms=round(r.latency_ms, 3))
+                d.update(positive=pos, latency_ms=round(r.latency_ms, 3), quality=quality or None)
             self.out.write(json.dumps(d) + "\n")
         elif self.fmt == "csv":
             probs = [f"{p:.6g}" for p in r.probabilities] if r.probabilities is not None else [""] * len(self.classes)
             lat = f"{r.latency_ms:.3f}" if r.probabilities is not None else ""
-            self.out.write(",".join([f"{r.t:.4f}", *probs, ";".join(pos), lat, r.event]) + "\n")
+            cells = [f"{r.t:.4f}", *probs, ";".join(pos), lat, r.event, quality]
+            quoted = ('"' + c.replace('"', '""') + '"' if "," in c or '"' in c else c for c in cells)  # CSV quoting
+            self.out.write(",".join(quoted) + "\n")
         elif r.probabilities is None:
             self.out.write(f"{r.t:>9.2f} --- {r.event} ---\n")
         else:
             probs = " ".join(f"{p:>8.3f}" for p in r.probabilities)
-            self.out.write(f"{r.t:>9.2f} {probs}  {r.latency_ms:5.1f} ms  {', '.join(pos) or '-'}\n")
+            said = quality if r.quality is not None and not r.quality.ok else ", ".join(pos) or "-"
+            self.out.write(f"{r.t:>9.2f} {probs}  {r.latency_ms:5.1f} ms  {said}\n")
         self.out.flush()
+
+
+class PoorSignalLog:
+    """Warnings on stderr when the signal turns poor (with the reasons) and when it is fit again, and a count at the
+    end: one line per change, not per window, so that a long stretch of a lead off does not flood the terminal."""
+
+    def __init__(self, err: IO[str] | None = None) -> None:
+        self.err = err or sys.stderr
+        self.poor = self.windows = 0
+        self.reasons = ""
+
+    def see(self, r: StreamRow) -> None:
+        if r.quality is None:
+            return
+        self.windows += 1
+        if r.quality.ok:
+            if self.reasons:
+                print(f"note: signal fit to classify again at t={r.t:.2f} s", file=self.err)
+            self.reasons = ""
+            return
+        self.poor += 1
+        text = "; ".join(r.quality.reasons)
+        if text != self.reasons:
+            print(f"warning: {r.quality.summary()} at t={r.t:.2f} s: no class decided", file=self.err)
+        self.reasons = text
+
+    def close(self) -> None:
+        if self.poor:
+            print(f"warning: {self.poor} of {self.windows} window(s) had a poor signal and decided no class",
+                  file=self.err)
 
 
 def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", threads: int = 0,
                hop: float | None = None, fmt: str = "table", output: str | None = None, allow_causal: bool = True,
-               source_options: dict | None = None) -> int:
+               source_options: dict | None = None, trust_model: bool = False) -> int:
     """The CLI's stream mode; returns the exit code (0, or 1 when the source failed)."""
+    from ..atomic import LiveOutput, check_output, remove_stale_leftovers
     from ..streams import open_source
+    from .latency import LatencySummary
 
+    if output:
+        check_output(output)  # before the source is opened and the model loaded
+        remove_stale_leftovers(output)
     source = open_source(spec, **(source_options or {}))
-    stats = {"rows": 0, "samples": 0, "lat": []}
+    # latencies as a bounded summary: a list grew by a row's worth of memory per output, all day long
+    stats = {"rows": 0, "samples": 0, "lat": LatencySummary()}
     code = 0
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         clf = StreamClassifier(model, source.fs, source.leads, source.units, engine=engine, threads=threads, hop=hop,
-                               allow_causal=allow_causal)
+                               allow_causal=allow_causal, trust_model=trust_model)
         for w in clf.warnings:
             print(f"note: {w}", file=sys.stderr)
-        fh = stack.enter_context(open(output, "w")) if output else sys.stdout  # noqa: SIM115 - a live log, appended to
+        # -o: an existing file stays as it is until the first result arrives (then it is replaced, keeping its
+        # mode; a symlink is written through); see LiveOutput
+        fh = stack.enter_context(LiveOutput(output)) if output else sys.stdout
         writer = StreamWriter(fh, fmt, clf.contract.classes)
         print(f"streaming {source.name}: {source.fs:g} Hz, leads {', '.join(source.leads)}; model "
               f"{clf.info.path} ({clf.engine.name}), window {clf.contract.window / clf.contract.fs:g} s, "
               f"hop {clf.hop / clf.contract.fs:g} s", file=sys.stderr)
         t_start = time.monotonic()
 
+        poor = PoorSignalLog()
+
         def emit(rows):
             for r in rows:
                 writer.write(r)
+                poor.see(r)
                 stats["rows"] += 1
                 if r.probabilities is not None:
-                    stats["lat"].append(r.latency_ms)
+                    stats["lat"].add(r.latency_ms)
+                    if isinstance(fh, LiveOutput):
+                        fh.publish()
 
         try:
             for chunk in source.chunks():
@@ -161,10 +256,12 @@ def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", thr
             emit(clf.flush())
             print(f"error: {exc}", file=sys.stderr)
             code = 1
+        poor.close()
         wall = time.monotonic() - t_start
         audio = stats["samples"] / source.fs if source.fs else 0.0
-        lat = np.array(stats["lat"]) if stats["lat"] else np.zeros(1)
+        lat = stats["lat"]
+        p50, p99 = (lat.percentile(50), lat.percentile(99)) if len(lat) else (0.0, 0.0)
         print(f"{stats['rows']} result(s) for {audio:.1f} s of signal in {wall:.2f} s "
               f"({audio / max(wall, 1e-9):.0f}x real time); latency after the last sample p50 "
-              f"{np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms", file=sys.stderr)
+              f"{p50:.2f} ms, p99 {p99:.2f} ms", file=sys.stderr)
     return code

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import EcgedgeError
 from ..leads import normalize_lead
+from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
 
@@ -45,6 +46,8 @@ class Prediction:
     duration: float = 0.0
     fs: float = 0.0
     leads: tuple[str, ...] = ()
+    #: the signal-quality verdict (:mod:`ecgedge.quality`); a ``poor`` record decides no class
+    quality: Quality | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,6 +59,8 @@ class Prediction:
             d.update({c: float(p) for c, p in zip(self.classes, self.probabilities)})
             d["positive"] = [c for c, yes in zip(self.classes, self.decisions) if yes]
             d["windows"] = self.n_windows
+        d["quality"] = self.quality.summary() if self.quality is not None else None
+        d["quality_score"] = round(self.quality.score, 3) if self.quality is not None else None
         d["warnings"] = list(self.warnings)
         d["error"] = self.error
         return d
@@ -173,9 +178,39 @@ def conform(sig, contract):
     return conform_leads(sig, contract.leads, bool(contract.extra.get("derive_limb_leads", True)))
 
 
-def prepare_record(item, contract, pre) -> tuple[Prediction, np.ndarray | None]:
+def quality_gate(sig, contract, had: tuple[str, ...]):
+    """The signal-quality verdict on the model's leads of the conformed ``sig`` (raw: its own rate and units), whose
+    reader gave leads ``had``. Returns the signal, the verdict and warnings.
+
+    Limb leads derived from I and II are judged through I and II. A limb lead the record has but whose signal is
+    poor is replaced the same way, with a warning, when I and II are fine: a lead off is treated as a missing lead."""
+    from ..dsp.pipeline import unit_scale
+    from ..quality import assess
+
+    names = [normalize_lead(lead) for lead in contract.leads]
+    idx = [sig.leads.index(n) for n in names]
+    scale = [unit_scale(sig.units[i] if i < len(sig.units) else "mV") or 1.0 for i in idx]
+    derived = [n for n in names if n not in had and n in _DERIVE]
+    q = assess(sig.data[idx], sig.fs, names, scale=scale, skip=derived)
+    poor = set(q.faults)
+    if (q.ok or not poor or not poor <= set(_DERIVE) or "I" not in sig.leads or "II" not in sig.leads
+            or not bool(contract.extra.get("derive_limb_leads", True))
+            or any(r.startswith("no QRS") for r in q.reasons)):
+        return sig, q, []
+    data = sig.data.copy()
+    i, ii = data[sig.leads.index("I")], data[sig.leads.index("II")]
+    for m in sorted(poor):
+        data[sig.leads.index(m)] = _DERIVE[m][1](i, ii)
+    why = "; ".join(q.reasons)  # every reason is about one of these limb leads (a "no QRS" one returned above)
+    q = assess(data[idx], sig.fs, names, scale=scale, skip=derived + sorted(poor))
+    return replace(sig, data=data), q, [f"{why}: lead(s) {', '.join(sorted(poor))} derived from I and II instead "
+                                        "(Einthoven/Goldberger)"]
+
+
+def prepare_record(item, contract, pre, gate: bool = True) -> tuple[Prediction, np.ndarray | None]:
     """Read (if a path) and preprocess one record for ``contract`` with the Preprocessor ``pre``: its Prediction
-    shell and its windows ``[n, leads, window]`` (or the Prediction with ``error`` set and None)."""
+    shell and its windows ``[n, leads, window]`` (or the Prediction with ``error`` set and None). ``gate``: judge
+    the raw signal's quality first (:func:`quality_gate`)."""
     from ..signal import Signal
 
     name = item.name if isinstance(item, Signal) else Path(os.fspath(item)).stem
@@ -190,8 +225,12 @@ def prepare_record(item, contract, pre) -> tuple[Prediction, np.ndarray | None]:
             sig = read_record(path)
         pred.warnings.extend(sig.warnings)
         pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
+        had = sig.leads
         sig, notes = conform(sig, contract)
         pred.warnings.extend(notes)
+        if gate:
+            sig, pred.quality, notes = quality_gate(sig, contract, had)
+            pred.warnings.extend(notes)
         out = pre(sig)
         pred.warnings.extend(out.warnings)
         x = out.x
@@ -220,16 +259,20 @@ def prepare_record(item, contract, pre) -> tuple[Prediction, np.ndarray | None]:
 class Predictor:
     """``Predictor(model).predict(path_or_signal)``; ``predict_many(paths)`` for folders.
 
-    ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default."""
+    ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default.
+    ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
-                 batch: int = 256, workers: int | None = None, backend: str | None = None) -> None:
-        self.info, self.engine = open_model(model, engine, threads or None)
+                 batch: int = 256, workers: int | None = None, backend: str | None = None,
+                 trust_model: bool = False, quality_gate: bool = True) -> None:
+        self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
         self.contract = self.info.contract
         from ..dsp import Preprocessor
 
         self.pre = Preprocessor(self.contract.preprocessing, backend=backend)
         self.batch = max(1, min(batch, self.engine.max_batch))
+        #: judge each record's signal quality first (:mod:`ecgedge.quality`); off only to measure what it costs
+        self.quality_gate = quality_gate
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
 
     @property
@@ -239,7 +282,7 @@ class Predictor:
     # -- one record -------------------------------------------------------------------------------
     def prepare(self, item) -> tuple[Prediction, np.ndarray | None]:
         """Read (if a path) and preprocess one record: its Prediction shell and its windows (or an error)."""
-        return prepare_record(item, self.contract, self.pre)
+        return prepare_record(item, self.contract, self.pre, self.quality_gate)
 
     def _finish(self, pred: Prediction, logits: np.ndarray) -> Prediction:
         wp = probabilities(logits, self.contract.multilabel)
@@ -247,6 +290,8 @@ class Predictor:
         pred.n_windows = len(wp)
         pred.probabilities = aggregate(wp, np.zeros(len(wp), np.intp), 1, self.contract.aggregate)[0]
         pred.decisions = decisions(pred.probabilities, self.contract.thresholds, self.contract.multilabel)
+        if pred.quality is not None and not pred.quality.ok:
+            pred.decisions[:] = False  # poor signal: the probabilities are reported, no class is decided
         return pred
 
     def _run(self, x: np.ndarray) -> np.ndarray:

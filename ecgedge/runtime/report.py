@@ -30,7 +30,7 @@ class Writer:
         self.out, self.fmt, self.classes, self.timeline = out, fmt, classes, timeline
         self.n = self.json_rows = 0
         self.cols = ["record", *(["window", "start_s"] if timeline else []), *classes, "positive", "windows",
-                     "warnings", "error", "path"]
+                     "quality", "quality_score", "warnings", "error", "path"]
         if fmt == "csv":
             self.csv = csv.writer(out, lineterminator="\n")
             self.csv.writerow(self.cols)
@@ -58,6 +58,8 @@ class Writer:
             if p.ok:
                 probs = " ".join(f"{v:>{self.w}.3f}" for v in p.probabilities)
                 pos = ", ".join(c for c, yes in zip(self.classes, p.decisions) if yes) or "-"
+                if p.quality is not None and not p.quality.ok:
+                    pos = p.quality.summary()  # no class decided: say why instead
                 self.out.write(f"{name:<{self.name_w}} {probs}  {p.n_windows:>7}  {pos}\n")
                 for w in p.warnings:
                     self.out.write(f"{'':<{self.name_w}} warning: {w}\n")
@@ -126,7 +128,11 @@ def plot_record(pred: Prediction, folder: str | os.PathLike[str]) -> str:
     for ax in axes[-1]:
         ax.set_xlabel("s")
     pos = [f"{c} {p:.2f}" for c, p, yes in zip(pred.classes, pred.probabilities, pred.decisions) if yes]
-    fig.suptitle(f"{pred.name}: {', '.join(pos) or 'no class above threshold'}", fontsize=11)
+    # a record name is user text, not matplotlib mathtext: "a$b$c" would be typeset, "a$b" fail to parse
+    title = f"{pred.name}: {', '.join(pos) or 'no class above threshold'}".replace("$", r"\$")
+    if pred.quality is not None and not pred.quality.ok:
+        title = f"{pred.name}: {pred.quality.summary()}".replace("$", r"\$")
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     Path(folder).mkdir(parents=True, exist_ok=True)
     out = Path(folder) / f"{pred.name}.png"

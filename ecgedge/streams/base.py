@@ -132,6 +132,32 @@ def positive(value, what: str, *, where: str | None = None, fix: str | None = No
     return x
 
 
+#: Sampling rates a source may claim: what a record may have, no more (1e308 or 5e-324 Hz are typos or attacks).
+MIN_FS, MAX_FS = 1.0, 100_000.0
+#: Samples are converted in float32 as ``x / gain``: a gain below this makes an int16 full scale (32768)
+#: overflow to inf, and a gain of 1e-300 is 0 in float32 (inf everywhere). Above float32's max it is inf.
+MIN_GAIN, MAX_GAIN = 32768.0 / float(np.finfo(np.float32).max), float(np.finfo(np.float32).max)
+
+
+def sampling_rate(value, *, where: str | None = "fs", fix: str | None = "pass --fs HZ") -> float:
+    """``value`` as a sampling rate within 1 Hz-100 kHz, or an EcgedgeError."""
+    fs = positive(value, "sampling frequency", where=where, fix=fix)
+    if not MIN_FS <= fs <= MAX_FS:
+        raise EcgedgeError(f"sampling frequency {fs:g} Hz is outside {MIN_FS:g} Hz-{MAX_FS / 1000:g} kHz",
+                           where=where, fix=fix)
+    return fs
+
+
+def gain(value, what: str = "gain (digital units per mV)", *, where: str | None = "gain",
+         fix: str | None = "e.g. --gain 200") -> float:
+    """``value`` as a positive gain that float32 arithmetic can divide by without overflow or underflow."""
+    g = positive(value, what, where=where, fix=fix)
+    if not MIN_GAIN <= g <= MAX_GAIN:
+        raise EcgedgeError(f"{what} {g:g} is outside {MIN_GAIN:.3g}..{MAX_GAIN:.3g}: the samples divided by it "
+                           "would overflow or underflow in float32", where=where, fix=fix)
+    return g
+
+
 class RateLimitedWarning:
     """Warn on the 1st, 10th, 100th ... occurrence of one kind of problem, counting them all."""
 

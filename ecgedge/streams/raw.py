@@ -19,7 +19,8 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import EcgedgeError
-from .base import POLL_INTERVAL, Chunk, Source, StreamWarning, lead_names, positive
+from .base import POLL_INTERVAL, Chunk, Source, StreamWarning, lead_names, sampling_rate
+from .base import gain as check_gain
 
 #: Sample types a raw stream may carry (little-endian).
 DTYPES = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
@@ -40,7 +41,7 @@ class FrameDecoder:
                  where: str = "dtype") -> None:
         self.n_leads = n_leads
         self.dtype = _dtype(dtype, where)
-        self.gain = positive(gain, "gain (digital units per mV)", where="gain", fix="e.g. --gain 200")
+        self.gain = check_gain(gain, "gain (digital units per mV)", where="gain", fix="e.g. --gain 200")
         self.baseline = float(baseline)
         self.frame_bytes = self.dtype.itemsize * n_leads
         self._pending = bytearray()
@@ -96,7 +97,7 @@ class RawStream(Source):
                  dtype: str = "int16", gain: float = 1.0, baseline: float = 0.0,
                  chunk_samples: int | None = None, units: str = "mV", name: str | None = None) -> None:
         super().__init__()
-        self.fs = positive(fs, "sampling frequency", where="fs", fix="pass --fs HZ")
+        self.fs = sampling_rate(fs, where="fs", fix="pass --fs HZ")
         self.leads = lead_names(leads, where="leads")
         self.units = (units,) * len(self.leads)
         self.decoder = FrameDecoder(len(self.leads), dtype, gain, baseline)

@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ..errors import EcgedgeError
-from .base import POLL_INTERVAL, Chunk, RateLimitedWarning, Source, lead_names, positive
+from .base import POLL_INTERVAL, Chunk, RateLimitedWarning, Source, lead_names, positive, sampling_rate
+from .base import gain as check_gain
 from .raw import FrameDecoder
 
 PROTOCOLS = ("text", "binary")
@@ -74,14 +75,14 @@ class SerialSource(Source):
         except (TypeError, ValueError):
             raise EcgedgeError(f"baud rate is not a whole number: {baudrate!r}", where="baud",
                                fix="e.g. --baud 115200") from None
-        self.fs = positive(fs, "sampling frequency", where="fs", fix="pass --fs HZ")
+        self.fs = sampling_rate(fs, where="fs", fix="pass --fs HZ")
         self.leads = lead_names(leads, where="leads")
         self.units = (units,) * len(self.leads)
         self.protocol = str(protocol).strip().lower()
         if self.protocol not in PROTOCOLS:
             raise EcgedgeError(f"unknown serial protocol {protocol!r}", where="protocol",
                                fix="--protocol text (one line per sample) or --protocol binary")
-        self.gain = positive(gain, "gain (device units per mV)", where="gain", fix="e.g. --gain 200")
+        self.gain = check_gain(gain, "gain (device units per mV)", where="gain", fix="e.g. --gain 200")
         self.baseline = float(baseline)
         self.decoder = FrameDecoder(len(self.leads), dtype, self.gain, self.baseline) \
             if self.protocol == "binary" else None
