@@ -232,7 +232,7 @@ def fault_rates(sets: dict, limits: Q.Limits, per_set: int, seed: int = 0) -> di
         out[fault] = {"headline_severity": headline, "by_severity": {}}
         for sev in sweep:
             per: dict[str, list[int]] = {}
-            for key, (name, data, fs, leads, _) in hosts:
+            for key, (_name, data, fs, leads, _) in hosts:
                 lead = int(rng.integers(len(leads)))
                 q = Q.assess(inject(data, fs, lead, fault, sev, rng), fs, leads, limits=limits)
                 named = leads[lead] in q.faults or (len(leads) == 1 and not q.ok)
@@ -289,7 +289,8 @@ def markdown(r: dict) -> str:
                   f"**{s['auroc']:.3f}**; verdict poor on {c['noise_poor']} of {s['noise']} `~` "
                   f"(sensitivity {s['sensitivity']:.1%}) and on {c['rest_poor']} of {s['records'] - s['noise']} "
                   f"others (specificity {s['specificity']:.1%}).", "",
-              "| injected fault (one lead) | headline severity | caught | sweep (severity: caught) |", "|---|---|---|---|"]
+              "| injected fault (one lead) | headline severity | caught | sweep (severity: caught) |",
+              "|---|---|---|---|"]
     for fault, e in r["faults"].items():
         sweep = ", ".join(f"{k}: {v['caught']:.0%}" for k, v in e["by_severity"].items())
         lines.append(f"| {fault} | {e['headline_severity']} | {e['caught']:.1%} | {sweep} |")
