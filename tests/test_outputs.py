@@ -216,12 +216,12 @@ def test_stale_store_builds_are_removed(data, tmp_path):
     for d in (stale, running, old_only_copy):
         d.mkdir()
         (d / "signals.f32").write_bytes(b"\0" * 1024)
-        _age(d, 60)
+        _age(d, 86400)  # older than this process: a long test session started long before the test
     # before the store exists, an ".old" folder may be the only copy of the previous store: kept
     assert remove_stale_leftovers(out) == [stale]
     assert old_only_copy.exists() and running.exists()
     stale.mkdir()
-    _age(stale, 60)
+    _age(stale, 86400)
     prepare(load_dataset("cinc2021"), out)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert stale.name not in left and running.name in left and "store" in left
