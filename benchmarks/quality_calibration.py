@@ -206,6 +206,10 @@ def clean_rates(sets: dict, limits: Q.Limits) -> tuple[dict, dict]:
                 entry["without_noise_annotation"]["rate"] = (entry["without_noise_annotation"]["flagged"]
                                                              / max(len(quiet), 1))
             rates[group] = entry
+    total = sum(e["records"] for e in rates.values())
+    rates["pooled"] = {"records": total, "flagged": sum(e["flagged"] for e in rates.values()),
+                       "sets": [g for g in rates]}
+    rates["pooled"]["rate"] = rates["pooled"]["flagged"] / max(total, 1)
     y = np.array(pn_noise)
     poor = np.array(pn_poor)
     sep = {"records": len(y), "noise": int(y.sum()), "auroc": auroc(np.array(pn_scores), y),
@@ -276,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(r: dict) -> str:
-    lines = ["| records | n | flagged poor |", "|---|---|---|"]
+    lines = ["| records taken as clean | n | flagged poor |", "|---|---|---|"]
     for group, e in r["clean"].items():
         extra = ""
         if "without_noise_annotation" in e:
@@ -289,11 +293,12 @@ def markdown(r: dict) -> str:
                   f"**{s['auroc']:.3f}**; verdict poor on {c['noise_poor']} of {s['noise']} `~` "
                   f"(sensitivity {s['sensitivity']:.1%}) and on {c['rest_poor']} of {s['records'] - s['noise']} "
                   f"others (specificity {s['specificity']:.1%}).", "",
-              "| injected fault (one lead) | headline severity | caught | sweep (severity: caught) |",
+              "| injected fault (one lead) | headline severity | caught (lead named) | sweep (severity: caught) |",
               "|---|---|---|---|"]
     for fault, e in r["faults"].items():
         sweep = ", ".join(f"{k}: {v['caught']:.0%}" for k, v in e["by_severity"].items())
-        lines.append(f"| {fault} | {e['headline_severity']} | {e['caught']:.1%} | {sweep} |")
+        named = e["by_severity"][str(e["headline_severity"])]["named"]
+        lines.append(f"| {fault} | {e['headline_severity']} | {e['caught']:.1%} ({named:.1%}) | {sweep} |")
     return "\n".join(lines)
 
 

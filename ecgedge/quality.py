@@ -34,6 +34,8 @@ import numpy as np
 BLOCK_S = 0.04
 #: Segments over which the noise measures are taken, so that a noisy stretch is not averaged away.
 SEGMENT_S = 2.5
+#: Samples per block of the high-frequency noise estimate (a vector's length: 32 ms at 500 Hz, 80 ms at 200 Hz).
+HF_BLOCK = 16
 #: Mains frequencies checked for hum ...
 MAINS_HZ = (50.0, 60.0)
 #: ... against the spectrum this far either side: a hum is a line, the ECG's and noise's spectra are broad.
@@ -68,10 +70,13 @@ class Limits:
     clip_share: float = 0.005
     #: ... reached in at least this many separate plateaus (one plateau is an edge effect, not clipping).
     clip_runs: int = 3
-    #: Mains hum (the line's amplitude in excess of its sides') relative to the record's QRS activity.
+    #: Mains hum (the line's amplitude in excess of its sides') relative to the record's QRS activity, or in mV,
+    #: whichever is reached first (the shared clean records have at most 0.02 mV) ...
     hum: float = 0.1
-    #: Noise above 40 Hz (RMS) relative to the record's QRS activity.
+    hum_mV: float = 0.05
+    #: ... and noise above 40 Hz (RMS) likewise (at most 0.02 mV in the clean records).
     hf: float = 0.05
+    hf_mV: float = 0.04
     #: Median activity relative to the QRS activity (the lead's or the record's, the larger), in the worse quarter
     #: of 2.5-s segments: noise as large as a fraction of the complexes ...
     floor: float = 0.3
@@ -97,13 +102,15 @@ class Quality:
     """A signal-quality verdict: ``ok`` or ``poor``, the reasons (naming leads) and a score.
 
     ``score`` is the worst fault ratio over leads and features (``>= 1``: poor); ``leads`` maps each
-    assessed lead to its own score; ``faults`` maps each faulty lead to its short fault names."""
+    measured lead to its own score; ``faults`` maps each faulty lead to its short fault names; ``derived`` names
+    the limb leads that equal their formula of I and II and are judged through them."""
 
     verdict: str
     score: float
     reasons: tuple[str, ...] = ()
     leads: dict[str, float] = field(default_factory=dict)
     faults: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    derived: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -138,7 +145,13 @@ def assess(data: np.ndarray, fs: float, leads: Sequence[str], *, scale: Sequence
     if scale is not None and any(v != 1.0 for v in scale):
         with np.errstate(over="ignore"):  # an absurd value times a unit becomes inf, which is judged
             x = x * np.asarray(scale, np.float32)[:, None]
-    return judge(_feature_matrix(x, float(fs)), names, x.shape[1] / float(fs), limits, fs=float(fs))
+    F, verdict = _feature_matrix(x, float(fs), leads=names, limits=limits)
+    if verdict is not None and not verdict[0]:
+        # the kernel judged it fine (it reaches judge()'s verdict and score): only a poor record needs reasons
+        worst, derived = F[len(FEATURES)].tolist(), F[FEATURES.index("derived")].tolist()
+        return Quality("ok", verdict[1], (), {n: w for n, w, d in zip(names, worst, derived) if not d}, {},
+                       tuple(n for n, d in zip(names, derived) if d))
+    return judge(F[:len(FEATURES)], names, x.shape[1] / float(fs), limits, fs=float(fs))
 
 
 def assess_signal(sig, leads: Sequence[str] | None = None, *, skip: Sequence[str] = (),
@@ -194,31 +207,55 @@ def _mains_basis(fs: float, m: int) -> tuple[np.ndarray, float]:
 
 #: The features, in the order the native kernel writes them (native/ecgedge_quality.h).
 FEATURES = ("invalid", "gap_s", "range", "hf", "activity", "reference", "still_s", "floor", "own_floor", "busy",
-            "baseline", "jump", "clip_share", "clip_runs", "hum50", "hum60", "bpm", "rr_ok")
+            "baseline", "jump", "clip_share", "clip_runs", "hum50", "hum60", "bpm", "rr_ok", "derived")
+#: Limb leads a record may carry as computed from I and II (Einthoven/Goldberger), by kernel code: one that equals
+#: its formula to within rounding is not measured but judged through I and II (a third of a 12-lead record's cost).
+DERIVED = {"III": (1, lambda i, ii: ii - i), "aVR": (2, lambda i, ii: -(i + ii) * np.float32(0.5)),
+           "aVL": (3, lambda i, ii: i - ii * np.float32(0.5)), "aVF": (4, lambda i, ii: ii - i * np.float32(0.5))}
 
 
-def features(x: np.ndarray, fs: float, backend: str | None = None) -> dict[str, np.ndarray]:
+def features(x: np.ndarray, fs: float, backend: str | None = None,
+             leads: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Per-lead quality features of float32 ``x`` (``[leads, samples]`` in mV, at ``fs``). Each entry is ``[leads]``.
 
     The native kernel computes them in one call where it is available (``backend``: as the preprocessing's,
-    :func:`ecgedge.dsp.get_backend`); :func:`features_reference` is the numpy definition it is held to."""
-    return dict(zip(FEATURES, _feature_matrix(x, fs, backend)))
+    :func:`ecgedge.dsp.get_backend`); :func:`features_reference` is the numpy definition it is held to. With
+    ``leads`` named, limb leads equal to their formula of I and II are marked ``derived`` and not measured."""
+    return dict(zip(FEATURES, _feature_matrix(x, fs, backend, leads)[0]))
 
 
-def _feature_matrix(x: np.ndarray, fs: float, backend: str | None = None) -> np.ndarray:
-    """:func:`features` as a matrix ``[features, leads]`` (rows in :data:`FEATURES` order)."""
+def _derive_codes(leads: Sequence[str] | None) -> tuple[np.ndarray | None, int, int]:
+    if not leads or "I" not in leads or "II" not in leads:
+        return None, -1, -1
+    codes = np.array([DERIVED[name][0] if name in DERIVED else 0 for name in leads], np.int32)
+    return (codes if codes.any() else None), list(leads).index("I"), list(leads).index("II")
+
+
+def _feature_matrix(x: np.ndarray, fs: float, backend: str | None = None, leads: Sequence[str] | None = None,
+                    limits: Limits | None = None) -> tuple[np.ndarray, tuple[bool, float] | None]:
+    """:func:`features` as a matrix ``[features, leads]`` (rows in :data:`FEATURES` order); with ``limits``, the
+    kernel's (poor, score) too: :func:`judge`'s verdict without its reasons (None without the kernel)."""
     kernel = _kernel(backend)
     if kernel is None:
         with np.errstate(all="ignore"):  # overflow in absurd inputs is expected; it is judged, not warned about
-            f = features_reference(x, fs)
-        return np.stack([np.asarray(f[k], np.float64) for k in FEATURES])
+            f = features_reference(x, fs, leads)
+        return np.stack([np.asarray(f[k], np.float64) for k in FEATURES]), None
     L, n = x.shape
     m = _hum_length(n, fs)
     basis, wsum = _mains_basis_rows(fs, m) if m >= 8 else (None, 0.0)
-    out = np.empty((L, len(FEATURES)))
-    kernel.quality(np.ascontiguousarray(x, np.float32), float(fs), out, basis, m if basis is not None else 0, wsum,
-                   LIMITS.flat_mV, LIMITS.clip_share, HUM_OVER_SIDES)
-    return out.T
+    derive, lead_i, lead_ii = _derive_codes(leads)
+    out = np.empty((L, len(FEATURES) + 3))  # and the verdict's inputs: worst ratio, rhythm ratio, unusable
+    verdict = kernel.quality(np.ascontiguousarray(x, np.float32), float(fs), out, basis, m if basis is not None else 0,
+                             wsum, LIMITS.flat_mV, LIMITS.clip_share, HUM_OVER_SIDES, derive, lead_i, lead_ii,
+                             None if limits is None else _limit_vector(limits))
+    return out.T, verdict
+
+
+def _limit_vector(limits: Limits) -> np.ndarray:
+    """The limits in the kernel's order (native/ecgedge_quality.h, EE_L_*)."""
+    return np.array([limits.invalid, limits.gap_s, limits.range_mV, limits.flat_mV, limits.still_s, limits.clip_share,
+                     limits.clip_runs, limits.hum, limits.hum_mV, limits.hf, limits.hf_mV, limits.floor, limits.busy,
+                     limits.own_floor, limits.baseline, limits.jump, limits.min_bpm, limits.max_bpm], np.float64)
 
 
 def _kernel(backend: str | None):
@@ -229,7 +266,7 @@ def _kernel(backend: str | None):
         return None
     from . import _kernel as K
 
-    return K if getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) else None
+    return K if getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) + 3 else None
 
 
 @lru_cache(maxsize=16)
@@ -238,10 +275,28 @@ def _mains_basis_rows(fs: float, m: int) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(basis.T), wsum
 
 
-def features_reference(x: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+def features_reference(x: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """:func:`features` in numpy: the definition. Written for speed all the same (the kernel may be missing): a few
     whole-array passes, block sums as matrix products (numpy reduces short axes and cumulates slowly), order
     statistics by partition."""
+    derive, lead_i, lead_ii = _derive_codes(leads)
+    if derive is not None:
+        # a limb lead equal to its formula of I and II to within rounding (0.01 mV and 0.1 % of its range; NaN
+        # makes it unequal) is judged through I and II: its row is zero but for "derived"
+        same = np.zeros(len(derive), bool)
+        i, ii = x[lead_i], x[lead_ii]
+        with np.errstate(all="ignore"):
+            for k in np.flatnonzero(derive):
+                formula = DERIVED[leads[k]][1](i, ii)
+                tol = np.float32(0.01) + np.float32(0.001) * (x[k].max() - x[k].min())
+                same[k] = bool(np.all(np.abs(x[k] - formula) <= tol))
+        if same.any():
+            sub = features_reference(x[~same], fs)
+            out = {key: np.zeros(len(same)) for key in FEATURES}
+            for key, v in sub.items():
+                out[key][~same] = v
+            out["derived"][same] = 1.0
+            return out
     L, n = x.shape
     out: dict[str, np.ndarray] = {}
     # -- invalid samples: max and min propagate NaN and show inf, so the common case costs nothing extra
@@ -270,18 +325,17 @@ def features_reference(x: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     # -- noise above 40 Hz: the second difference keeps < 2.5 % of the power below 40 Hz at 500 Hz and all of
     # white noise's (times 6); its median block energy (QRS blocks are a minority) estimates the noise's RMS.
     # Below 200 Hz there is too little band above 40 Hz to tell noise from ECG: the envelope measures judge it.
-    hb = max(1, int(round(BLOCK_S * fs)))
-    if fs >= 200 and n >= 3 * hb + 2:
+    if fs >= 200 and n >= 3 * HF_BLOCK + 2:
         d2 = np.diff(x, n=2, axis=1)
         np.multiply(d2, d2, out=d2)
-        out["hf"] = np.sqrt(_quantile(_block_sums(d2, hb, (n - 2) // hb), 0.5) / (6.0 * hb))
+        out["hf"] = np.sqrt(_quantile(_block_sums(d2, HF_BLOCK, (n - 2) // HF_BLOCK), 0.5) / (6.0 * HF_BLOCK))
     else:
         out["hf"] = np.zeros(L)
     # -- activity envelope at about 100 Hz whatever the rate (block means: a boxcar low-pass near the model's band,
     # so that noise above it, judged above, does not also drown the QRS measures): total variation per 40-ms
     # block, where a QRS fills a block or two and T waves and baseline wander spread thin
     b0 = max(1, int(round(fs / 100.0)))
-    xm = x if b0 == 1 else _block_sums(x, b0, n // b0, np.float32) / np.float32(b0)
+    xm = x if b0 == 1 else _block_sums(x, b0, n // b0, np.float32) * np.float32(1.0 / b0)
     fm = fs / b0
     b = max(1, int(round(BLOCK_S * fm)))
     nb = (xm.shape[1] - 1) // b
@@ -329,6 +383,7 @@ def features_reference(x: np.ndarray, fs: float) -> dict[str, np.ndarray]:
     out["clip_share"], out["clip_runs"] = _clipping(x, mx, mn, fs)
     out["hum50"], out["hum60"] = _hum(x, fs)
     out["bpm"], out["rr_ok"] = _rhythm(seg, b / fm)
+    out["derived"] = np.zeros(L)
     return out
 
 
@@ -336,8 +391,8 @@ def _too_short(out: dict[str, np.ndarray], L: int) -> dict[str, np.ndarray]:
     """Features of a span too short to measure anything but invalid samples and range."""
     z = np.zeros(L)
     act = np.maximum(out["range"], 1e-9)  # a constant snippet is still flat
-    out.update(hf=z, activity=act, reference=act, still_s=z, floor=z, own_floor=z, busy=z,
-               baseline=z, jump=z, clip_share=z, clip_runs=z, hum50=z, hum60=z, bpm=np.full(L, 60.0), rr_ok=np.ones(L))
+    out.update(hf=z, activity=act, reference=act, still_s=z, floor=z, own_floor=z, busy=z, baseline=z, jump=z,
+               clip_share=z, clip_runs=z, hum50=z, hum60=z, bpm=np.full(L, 60.0), rr_ok=np.ones(L), derived=z)
     return out
 
 
@@ -468,15 +523,33 @@ def lead_ratios(v: Sequence[float], duration: float, limits: Limits = LIMITS) ->
     features ``v`` in :data:`FEATURES` order. Plain Python: for a dozen leads, per record and per window, this
     arithmetic costs less than numpy's per-call overhead would on arrays of twelve."""
     (invalid, gap_s, rng, hf, act, ref, still_s, floor, own_floor, busy, baseline, jump, clip_share, clip_runs,
-     hum50, hum60, _bpm, _rr_ok) = v
+     hum50, hum60, _bpm, _rr_ok, _derived) = v
+    (i_invalid, i_gap, i_range, i_clip, i_floor, i_busy, i_own, i_base, i_jump) = _inverse(limits)
     yard = max(act, 0.5 * ref, 1e-12)  # a lead is held to its own complexes, at least half the record's
     ref = max(ref, 1e-12)
-    r = [max(invalid / limits.invalid, gap_s / limits.gap_s), rng / limits.range_mV,
-         limits.flat_mV / max(act, 1e-9), still_s / max(min(limits.still_s, 0.8 * duration), 1e-12),
-         clip_share / limits.clip_share if clip_runs >= limits.clip_runs else 0.0, hum50 / ref / limits.hum,
-         hum60 / ref / limits.hum, hf / ref / limits.hf, max(floor / limits.floor, busy / limits.busy),
-         own_floor / limits.own_floor, max(baseline / limits.baseline, jump / limits.jump) / yard]
+    hum_at = max(min(limits.hum * ref, limits.hum_mV), 1e-12)
+    hf_at = max(min(limits.hf * ref, limits.hf_mV), 1e-12)
+    r = [max(invalid * i_invalid, gap_s * i_gap), rng * i_range, limits.flat_mV / max(act, 1e-9),
+         still_s / max(min(limits.still_s, 0.8 * duration), 1e-12),
+         clip_share * i_clip if clip_runs >= limits.clip_runs else 0.0, hum50 / hum_at, hum60 / hum_at, hf / hf_at,
+         max(floor * i_floor, busy * i_busy), own_floor * i_own, max(baseline * i_base, jump * i_jump) / yard]
     return [x if x < 100.0 else 100.0 for x in r]  # inf and NaN (absurd input, NaN < 100 is False) count as 100
+
+
+_INVERSES: dict[int, tuple[Limits, tuple[float, ...]]] = {}
+
+
+def _inverse(limits: Limits) -> tuple[float, ...]:
+    """The limits' reciprocals, in :func:`lead_ratios`' order: multiplications, per lead and record. Cached by
+    identity (a frozen dataclass hashes all its fields on every lookup, which costs more than the divisions)."""
+    hit = _INVERSES.get(id(limits))
+    if hit is None or hit[0] is not limits:
+        if len(_INVERSES) > 64:
+            _INVERSES.clear()
+        hit = _INVERSES[id(limits)] = (limits, tuple(1.0 / v for v in (
+            limits.invalid, limits.gap_s, limits.range_mV, limits.clip_share, limits.floor, limits.busy,
+            limits.own_floor, limits.baseline, limits.jump)))
+    return hit[1]
 
 
 def rhythm_ratio(v: Sequence[float], duration: float, limits: Limits = LIMITS) -> float:
@@ -486,7 +559,7 @@ def rhythm_ratio(v: Sequence[float], duration: float, limits: Limits = LIMITS) -
     least = float(int(duration * limits.min_bpm / 60.0))
     if least < 1:
         return 0.0
-    bpm, rr_ok = v[-2], v[-1]
+    bpm, rr_ok = v[-3], v[-2]
     slow = least / max(bpm * duration / 60.0, 1e-2)
     irregular = 1.0 + (0.5 - rr_ok) if rr_ok < 0.5 else 0.0
     return _cap(max(slow, bpm / limits.max_bpm, irregular))
@@ -512,7 +585,13 @@ def judge(f, leads: Sequence[str], duration: float, limits: Limits = LIMITS, fs:
     groups: dict[str, list[str]] = {}
     scores: dict[str, float] = {}
     rhythm_score: float | None = None
+    measured = 0
+    derived = []
     for lead, v in zip(leads, _rows(f)):
+        if v[-1]:  # a limb lead equal to its formula of I and II: judged through them
+            derived.append(lead)
+            continue
+        measured += 1
         r = lead_ratios(v, duration, limits)
         worst = scores[lead] = max(r)
         first = []
@@ -526,14 +605,14 @@ def judge(f, leads: Sequence[str], duration: float, limits: Limits = LIMITS, fs:
             rr = rhythm_ratio(v, duration, limits)
             rhythm_score = rr if rhythm_score is None else min(rhythm_score, rr)
     for words, names in groups.items():  # leads with the same fault share one reason: "leads V1, V2 flat"
-        who = (f"all {len(names)} leads" if len(names) == len(leads) > 2
+        who = (f"all {len(leads)} leads" if len(names) == measured and len(leads) > 2  # the derived ones too
                else f"lead{'s' if len(names) > 1 else ''} {', '.join(names)}")
         reasons.append(f"{who} flat" if words == "flat" else f"{who}: {words}")
     rhythm_score = rhythm_score or 0.0
     if rhythm_score >= 1.0:
         reasons.append("no QRS found in any lead" if len(leads) > 1 else "no QRS found")
     score = max(max(scores.values(), default=0.0), rhythm_score)
-    return Quality("poor" if reasons else "ok", score, tuple(reasons), scores, faults)
+    return Quality("poor" if reasons else "ok", score, tuple(reasons), scores, faults, tuple(derived))
 
 
 def _words(kind: str, v: Sequence[float], fs: float | None) -> str:

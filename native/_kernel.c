@@ -643,15 +643,18 @@ static PyObject *py_filtfilt_padlen(PyObject *self, PyObject *args) {
 }
 
 /* ------------------------------------------------------------------------------ signal quality -- */
-/* quality(x, fs, out, basis, m, wsum, flat_mV, clip_share, hum_over_sides): x planar float32 [L, n], out float64
- * [L, QUALITY_FEATURES]; basis float32 [12, m] or None. */
+/* quality(x, fs, out, basis, m, wsum, flat_mV, clip_share, hum_over_sides, derive, lead_i, lead_ii, limits): x
+ * planar float32 [L, n], out float64 [L, QUALITY_FEATURES]; basis float32 [12, m] or None; derive int32 [L] or
+ * None; limits float64 [QUALITY_LIMITS] or None. Returns (poor, score) with limits, else None. */
 static PyObject *py_quality(PyObject *self, PyObject *args) {
-    PyObject *xo, *oo, *bo;
+    PyObject *xo, *oo, *bo, *dob, *lo;
     double fs, wsum, flat_mV, clip_share, over;
     Py_ssize_t m;
-    if (!PyArg_ParseTuple(args, "OdOOndddd", &xo, &fs, &oo, &bo, &m, &wsum, &flat_mV, &clip_share, &over))
+    int lead_i, lead_ii;
+    if (!PyArg_ParseTuple(args, "OdOOnddddOiiO", &xo, &fs, &oo, &bo, &m, &wsum, &flat_mV, &clip_share, &over, &dob,
+                          &lead_i, &lead_ii, &lo))
         return NULL;
-    Py_buffer x, o, b;
+    Py_buffer x, o, b, d, lim;
     if (get(xo, &x, 'f', 0, "x")) return NULL;
     if (get(oo, &o, 'd', 1, "out")) {
         release(&x);
@@ -662,21 +665,42 @@ static PyObject *py_quality(PyObject *self, PyObject *args) {
         release(&o);
         return NULL;
     }
-    int rc = EE_OK;
+    if (get(dob, &d, 'i', 0, "derive")) {
+        release(&x);
+        release(&o);
+        release(&b);
+        return NULL;
+    }
+    if (get(lo, &lim, 'd', 0, "limits")) {
+        release(&x);
+        release(&o);
+        release(&b);
+        release(&d);
+        return NULL;
+    }
+    int rc = EE_OK, poor = 0;
+    double score = 0.0;
     if (x.ndim != 2 || x.shape[0] < 1 || x.shape[1] < 1 || o.len / 8 != x.shape[0] * EE_Q_N ||
-        (b.obj && b.len / 4 != 12 * m)) {
-        PyErr_SetString(PyExc_ValueError, "x must be [leads, samples], out [leads, QUALITY_FEATURES], basis [12, m]");
+        (b.obj && b.len / 4 != 12 * m) || (d.obj && d.len / 4 != x.shape[0]) || (lim.obj && lim.len / 8 != EE_L_N)) {
+        PyErr_SetString(PyExc_ValueError, "x must be [leads, samples], out [leads, QUALITY_FEATURES], basis [12, m], "
+                                          "derive [leads], limits [QUALITY_LIMITS]");
     } else {
-        const ee_qspec q = {fs, flat_mV, clip_share, b.obj ? (const float *)b.buf : NULL, m, wsum, over};
+        const ee_qspec q = {fs, flat_mV, clip_share, b.obj ? (const float *)b.buf : NULL, m, wsum, over,
+                            d.obj ? (const int32_t *)d.buf : NULL, lead_i, lead_ii,
+                            lim.obj ? (const double *)lim.buf : NULL};
         Py_BEGIN_ALLOW_THREADS rc = ee_quality((const float *)x.buf, x.shape[1], (int)x.shape[0], &q,
-                                               (double *)o.buf);
+                                               (double *)o.buf, &poor, &score);
         Py_END_ALLOW_THREADS
     }
+    const int with_verdict = lim.obj != NULL;
     release(&x);
     release(&o);
     release(&b);
+    release(&d);
+    release(&lim);
     if (PyErr_Occurred()) return NULL;
     if (rc != EE_OK) return raise_rc(rc, NULL);
+    if (with_verdict) return Py_BuildValue("(Od)", poor ? Py_True : Py_False, score);
     Py_RETURN_NONE;
 }
 
@@ -720,5 +744,6 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
     if (m) PyModule_AddIntConstant(m, "ABI", 1);
     if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
+    if (m) PyModule_AddIntConstant(m, "QUALITY_LIMITS", EE_L_N);
     return m;
 }

@@ -14,6 +14,7 @@
 #define BLOCK_S 0.04
 #define SEGMENT_S 2.5
 #define HUM_SEGMENTS 4
+#define HF_BLOCK 16
 
 /* Python's round(): halves to even, as nearbyint does in the default rounding mode. */
 static ptrdiff_t pround(double v) { return (ptrdiff_t)nearbyint(v); }
@@ -104,28 +105,47 @@ static ptrdiff_t plateaus(const float *x, ptrdiff_t n, float edge, int side, ptr
     return r;
 }
 
-/* out[k] = the sum of block k of b consecutive values, k < nb, in float (as the reference's float32 BLAS sums),
- * four partial sums a block so that no long serial chain of additions forms. */
-static void block_sums(const float *a, ptrdiff_t b, ptrdiff_t nb, double *out) {
-    for (ptrdiff_t k = 0; k < nb; k++) {
-        const float *p = a + k * b;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        ptrdiff_t j = 0;
-        for (; j + 4 <= b; j += 4) s0 += p[j], s1 += p[j + 1], s2 += p[j + 2], s3 += p[j + 3];
-        for (; j < b; j++) s0 += p[j];
-        out[k] = (double)((s0 + s1) + (s2 + s3));
+/* xm[j] = the mean of v[j * b .. (j + 1) * b), in float32 as the reference: the factors rates give (2 for 250 Hz,
+ * 3 for 300, 4 for 360, 5 for 500, 10 for 1 kHz) as constants, which the compiler unrolls and vectorises. */
+#define DECIMATE(B)                                                                 \
+    case B:                                                                          \
+        for (ptrdiff_t j = 0; j < nm; j++) {                                         \
+            float s = 0.0f;                                                          \
+            for (int k = 0; k < B; k++) s += v[j * B + k];                           \
+            xm[j] = (double)(s * (1.0f / (float)B));                                 \
+        }                                                                            \
+        return;
+static void decimate(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm) {
+    switch (b) {
+    case 1:
+        for (ptrdiff_t j = 0; j < nm; j++) xm[j] = v[j];
+        return;
+        DECIMATE(2) DECIMATE(3) DECIMATE(4) DECIMATE(5) DECIMATE(8) DECIMATE(10)
+    default:
+        for (ptrdiff_t j = 0; j < nm; j++) {
+            float s = 0.0f;
+            for (ptrdiff_t k = 0; k < b; k++) s += v[j * b + k];
+            xm[j] = (double)(s * (1.0f / (float)b));
+        }
     }
 }
 
-/* out[k] = the energy of the second difference over block k of b samples (its first difference starts there):
- * the squares in one vectorised pass into scratch, then the block sums. */
-static void d2_energy(const float *v, ptrdiff_t b, ptrdiff_t nb, float *scratch, double *out) {
-    const ptrdiff_t m = nb * b;
-    for (ptrdiff_t i = 0; i < m; i++) {
-        const float d = (v[i + 2] - v[i + 1]) - (v[i + 1] - v[i]);
-        scratch[i] = d * d;
+/* out[k] = the energy of the second difference over block k of HF_BLOCK samples (its first difference starts
+ * there), in two 8-lane halves: blocks of a fixed, vector-sized length keep this one vectorised pass. */
+static void d2_energy(const float *v, ptrdiff_t nb, double *out) {
+    for (ptrdiff_t k = 0; k < nb; k++) {
+        const float *p = v + k * HF_BLOCK;
+        float acc[8];
+        for (int j = 0; j < 8; j++) {
+            const float d = (p[j + 2] - p[j + 1]) - (p[j + 1] - p[j]);
+            acc[j] = d * d;
+        }
+        for (int j = 0; j < 8; j++) {
+            const float d = (p[j + 10] - p[j + 9]) - (p[j + 9] - p[j + 8]);
+            acc[j] += d * d;
+        }
+        out[k] = (double)(((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])));
     }
-    block_sums(scratch, b, nb, out);
 }
 
 /* Dot product of float32 vectors in 8 float lanes (as float32 BLAS accumulates), summed in double at the end. */
@@ -177,13 +197,12 @@ static int extremes(const float *x, ptrdiff_t n, float *mx, float *mn) {
 }
 
 typedef struct {
-    ptrdiff_t b0, nm, b, nb, ns, S, seglen, hb;
+    ptrdiff_t b0, nm, b, nb, ns, S, seglen;
     double fm, block_s;
 } geometry;
 
 static geometry geometry_of(ptrdiff_t n, double fs) {
     geometry g;
-    g.hb = maxp(1, pround(BLOCK_S * fs));
     g.b0 = maxp(1, pround(fs / 100.0));
     g.nm = n / g.b0;
     g.fm = fs / (double)g.b0;
@@ -199,22 +218,16 @@ static geometry geometry_of(ptrdiff_t n, double fs) {
 /* Phase one for one lead: everything that needs only the lead. Writes its features, its envelope e[nb] and
  * the median of each segment med[S]. v is the lead, repaired (finite, sane) already. */
 static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const geometry *g, float mx, float mn,
-                          double *o, double *e, double *med, double *xm, double *t, double *blocks, float *f32) {
+                          double *o, double *e, double *med, double *xm, double *t, double *blocks) {
     const double fs = q->fs;
     /* noise above 40 Hz: the median energy of the second difference per 40-ms block */
-    if (fs >= 200 && n >= 3 * g->hb + 2) {
-        const ptrdiff_t nb2 = (n - 2) / g->hb;
-        d2_energy(v, g->hb, nb2, f32, blocks);
-        o[EE_Q_HF] = sqrt(quantile(blocks, nb2, 0.5, t) / (6.0 * (double)g->hb));
+    if (fs >= 200 && n >= 3 * HF_BLOCK + 2) {
+        const ptrdiff_t nb2 = (n - 2) / HF_BLOCK;
+        d2_energy(v, nb2, blocks);
+        o[EE_Q_HF] = sqrt(quantile(blocks, nb2, 0.5, t) / (6.0 * HF_BLOCK));
     }
     /* block means to about 100 Hz, then the 40-ms total variation envelope */
-    if (g->b0 > 1) {
-        block_sums(v, g->b0, g->nm, xm);
-        const double inv = 1.0 / (double)g->b0;
-        for (ptrdiff_t j = 0; j < g->nm; j++) xm[j] = (double)(float)(xm[j] * inv);  /* float32, as the reference */
-    } else {
-        for (ptrdiff_t j = 0; j < g->nm; j++) xm[j] = v[j];
-    }
+    decimate(v, g->nm, g->b0, xm);
     for (ptrdiff_t k = 0; k < g->nb; k++) {
         const double *p = xm + k * g->b;
         double s = 0.0;
@@ -319,22 +332,86 @@ static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const 
     o[EE_Q_RR_OK] = n_rr >= 2 ? (double)n_good / (double)n_rr : 1.0;
 }
 
-int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *out) {
+/* Whether lead y equals its formula of leads I (a) and II (b) to within rounding: 0.01 mV and 0.1 % of its range.
+ * NaN anywhere makes it unequal (the comparison fails), so a lead with gaps is measured on its own. */
+static int derived_from(const float *y, const float *a, const float *b, ptrdiff_t n, int code, float range) {
+    const float tol = 0.01f + 0.001f * range;
+    int32_t off = 0;
+#define OFF(EXPR) for (ptrdiff_t i = 0; i < n; i++) off += !(fabsf(y[i] - (EXPR)) <= tol);
+    switch (code) {  /* one loop per formula: a switch inside the loop would keep it scalar */
+    case EE_Q_III: OFF(b[i] - a[i]) break;
+    case EE_Q_AVR: OFF(-(a[i] + b[i]) * 0.5f) break;
+    case EE_Q_AVL: OFF(a[i] - b[i] * 0.5f) break;
+    default: OFF(b[i] - a[i] * 0.5f) break;
+    }
+#undef OFF
+    return off == 0;
+}
+
+static double cap(double r) { return r < 100.0 ? r : 100.0; } /* inf and NaN count as the worst */
+
+/* quality.lead_ratios() and rhythm_ratio() of one lead's features o (the same operations in the same order, so
+ * the same doubles): the worst ratio, the rhythm ratio and whether an unusable-signal fault is there. */
+static void verdict_inputs(double *o, double duration, const double *lim) {
+    const double act = o[EE_Q_ACTIVITY], ref0 = o[EE_Q_REFERENCE];
+    const double yard = act > 0.5 * ref0 ? (act > 1e-12 ? act : 1e-12) : (0.5 * ref0 > 1e-12 ? 0.5 * ref0 : 1e-12);
+    const double ref = ref0 > 1e-12 ? ref0 : 1e-12;
+    double hum_at = lim[EE_L_HUM] * ref < lim[EE_L_HUM_MV] ? lim[EE_L_HUM] * ref : lim[EE_L_HUM_MV];
+    double hf_at = lim[EE_L_HF] * ref < lim[EE_L_HF_MV] ? lim[EE_L_HF] * ref : lim[EE_L_HF_MV];
+    hum_at = hum_at > 1e-12 ? hum_at : 1e-12;
+    hf_at = hf_at > 1e-12 ? hf_at : 1e-12;
+    double still_lim = lim[EE_L_STILL_S] < 0.8 * duration ? lim[EE_L_STILL_S] : 0.8 * duration;
+    still_lim = still_lim > 1e-12 ? still_lim : 1e-12;
+    const double a = o[EE_Q_INVALID] * (1.0 / lim[EE_L_INVALID]), b = o[EE_Q_GAP_S] * (1.0 / lim[EE_L_GAP_S]);
+    const double f1 = o[EE_Q_FLOOR] * (1.0 / lim[EE_L_FLOOR]), f2 = o[EE_Q_BUSY] * (1.0 / lim[EE_L_BUSY]);
+    const double b1 = o[EE_Q_BASELINE] * (1.0 / lim[EE_L_BASELINE]), b2 = o[EE_Q_JUMP] * (1.0 / lim[EE_L_JUMP]);
+    const double r[11] = {
+        cap(a > b ? a : b),
+        cap(o[EE_Q_RANGE] * (1.0 / lim[EE_L_RANGE])),
+        cap(lim[EE_L_FLAT] / (act > 1e-9 ? act : 1e-9)),
+        cap(o[EE_Q_STILL_S] / still_lim),
+        cap(o[EE_Q_CLIP_RUNS] >= lim[EE_L_CLIP_RUNS] ? o[EE_Q_CLIP_SHARE] * (1.0 / lim[EE_L_CLIP_SHARE]) : 0.0),
+        cap(o[EE_Q_HUM50] / hum_at),
+        cap(o[EE_Q_HUM60] / hum_at),
+        cap(o[EE_Q_HF] / hf_at),
+        cap(f1 > f2 ? f1 : f2),
+        cap(o[EE_Q_OWN_FLOOR] * (1.0 / lim[EE_L_OWN_FLOOR])),
+        cap((b1 > b2 ? b1 : b2) / yard),
+    };
+    double worst = r[0];
+    for (int k = 1; k < 11; k++) worst = r[k] > worst ? r[k] : worst;
+    o[EE_Q_WORST] = worst;
+    o[EE_Q_UNUSABLE] = r[0] >= 1.0 || r[1] >= 1.0 || r[2] >= 1.0;
+    const double least = (double)(long long)(duration * lim[EE_L_MIN_BPM] / 60.0);
+    if (least < 1) {
+        o[EE_Q_RHYTHM] = 0.0;
+        return;
+    }
+    const double bpm = o[EE_Q_BPM], rr_ok = o[EE_Q_RR_OK], beats = bpm * duration / 60.0;
+    const double slow = least / (beats > 1e-2 ? beats : 1e-2), fast = bpm / lim[EE_L_MAX_BPM];
+    const double irregular = rr_ok < 0.5 ? 1.0 + (0.5 - rr_ok) : 0.0;
+    double m = slow > fast ? slow : fast;
+    m = irregular > m ? irregular : m;
+    o[EE_Q_RHYTHM] = cap(m);
+}
+
+int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *out, int *poor, double *score) {
     if (!x || !q || !out || n < 1 || L < 1 || !(q->fs > 0) || (q->basis && q->m < 1)) return EE_EINVAL;
+    const int have_limbs = q->derive && q->lead_i >= 0 && q->lead_i < L && q->lead_ii >= 0 && q->lead_ii < L;
     const geometry g = geometry_of(n, q->fs);
     const int too_short = g.nb < 3;
     const ptrdiff_t S = g.S, nb = too_short ? 0 : g.nb;
     /* scratch: a repaired copy of a lead, the block means, per-lead envelopes and segment medians, order
      * statistics' scratch and small per-block arrays */
     const size_t big = (size_t)(n > 16 ? n : 16);
-    float *w = malloc(big * sizeof(float)), *f32 = malloc(big * sizeof(float));
+    float *w = malloc(big * sizeof(float));
     double *xm = malloc((size_t)(g.nm + 1) * sizeof(double));
     double *e = malloc(((size_t)L * (size_t)(nb + 1)) * sizeof(double));
     double *med = malloc(((size_t)L * (size_t)S + 1) * sizeof(double));
     double *t = malloc(big * sizeof(double));
     double *blocks = malloc(big * sizeof(double));
-    if (!w || !f32 || !xm || !e || !med || !t || !blocks) {
-        free(w), free(f32), free(xm), free(e), free(med), free(t), free(blocks);
+    if (!w || !xm || !e || !med || !t || !blocks) {
+        free(w), free(xm), free(e), free(med), free(t), free(blocks);
         return EE_ENOMEM;
     }
     memset(out, 0, (size_t)L * EE_Q_N * sizeof(double));
@@ -343,7 +420,14 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
         double *o = out + (size_t)l * EE_Q_N;
         float mx = 0.0f, mn = 0.0f;
         ptrdiff_t bad = 0, run = 0, longest = 0;
-        if (extremes(row, n, &mx, &mn)) {
+        const int nonfinite = extremes(row, n, &mx, &mn);
+        if (have_limbs && q->derive[l] != EE_Q_OWN && !nonfinite &&
+            derived_from(row, x + (size_t)q->lead_i * (size_t)n, x + (size_t)q->lead_ii * (size_t)n, n, q->derive[l],
+                         mx - mn)) {
+            o[EE_Q_DERIVED] = 1.0;
+            continue;
+        }
+        if (nonfinite) {
             mx = -INFINITY, mn = INFINITY;
             for (ptrdiff_t i = 0; i < n; i++) {
                 const float v = row[i];
@@ -393,7 +477,7 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
             continue;
         }
         lead_features(v, n, q, &g, mx, mn, o, e + (size_t)l * (size_t)nb, med + (size_t)l * (size_t)S, xm, t,
-                      blocks, f32);
+                      blocks);
     }
     if (!too_short) {
         /* phase two: the record's reference activity (median over the leads that are not flat) and the noise
@@ -401,6 +485,7 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
         ptrdiff_t live = 0;
         double top = 0.0;
         for (int l = 0; l < L; l++) {
+            if (out[(size_t)l * EE_Q_N + EE_Q_DERIVED] != 0.0) continue;
             const double a = out[(size_t)l * EE_Q_N + EE_Q_ACTIVITY];
             if (a >= q->flat_mV) t[live++] = a;
             top = a > top ? a : top;
@@ -408,6 +493,7 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
         const double rec = live ? select_k(t, live, (ptrdiff_t)(0.5 * (double)(live - 1))) : top;
         for (int l = 0; l < L; l++) {
             double *o = out + (size_t)l * EE_Q_N;
+            if (o[EE_Q_DERIVED] != 0.0) continue;
             const double own = o[EE_Q_ACTIVITY] > 1e-9 ? o[EE_Q_ACTIVITY] : 1e-9, yard = own > rec ? own : rec;
             const double m75 = quantile(med + (size_t)l * (size_t)S, S, 0.75, t);
             o[EE_Q_REFERENCE] = rec > 1e-9 ? rec : 1e-9;
@@ -422,6 +508,22 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
             o[EE_Q_BUSY] = quantile(blocks, S, 0.75, t);
         }
     }
-    free(w), free(f32), free(xm), free(e), free(med), free(t), free(blocks);
+    if (q->limits) {  /* the verdict, as quality.judge() reaches it */
+        const double duration = (double)n / q->fs;
+        double worst = 0.0, rhythm = -1.0;
+        int faulty = 0;
+        for (int l = 0; l < L; l++) {
+            double *o = out + (size_t)l * EE_Q_N;
+            if (o[EE_Q_DERIVED] != 0.0) continue;
+            verdict_inputs(o, duration, q->limits);
+            worst = o[EE_Q_WORST] > worst ? o[EE_Q_WORST] : worst;
+            faulty |= o[EE_Q_WORST] >= 1.0;
+            if (o[EE_Q_UNUSABLE] == 0.0) rhythm = rhythm < 0.0 || o[EE_Q_RHYTHM] < rhythm ? o[EE_Q_RHYTHM] : rhythm;
+        }
+        rhythm = rhythm < 0.0 ? 0.0 : rhythm;
+        if (poor) *poor = faulty || rhythm >= 1.0;
+        if (score) *score = worst > rhythm ? worst : rhythm;
+    }
+    free(w), free(xm), free(e), free(med), free(t), free(blocks);
     return EE_OK;
 }

@@ -80,7 +80,8 @@ class StreamClassifier:
         self.t0_model = self.samples_in * self.contract.fs / self.fs_in
         # the raw input (model leads, mV) of the last window and a hop, for each window's quality verdict: the
         # preprocessor holds NaNs at the last valid value and filters, which would hide what the gate looks for
-        self._raw = np.zeros((self.pre.L, 0), np.float32)
+        self._raw = np.zeros((self.pre.L, 0), np.float32)  # a buffer: _raw_len samples valid
+        self._raw_len = 0
         self._raw_start = 0  # input index (since the reset) of _raw[:, 0]
         c = self.contract
         self._raw_window = int(math.ceil(c.window / c.fs * self.fs_in))
@@ -103,7 +104,7 @@ class StreamClassifier:
     def _quality(self, end: int) -> Quality:
         """The verdict on the raw input under the window that ends at model sample ``end`` (since the reset)."""
         b = int(round(end * self.fs_in / self.contract.fs)) - self._raw_start
-        x = self._raw[:, max(b - self._raw_window, 0):max(b, 0)]
+        x = self._raw[:, max(b - self._raw_window, 0):min(max(b, 0), self._raw_len)]
         return assess(x, self.fs_in, self.contract.leads)
 
     def push(self, data: np.ndarray, t_arrival: float | None = None) -> list[StreamRow]:
@@ -114,15 +115,26 @@ class StreamClassifier:
         return self._rows(w, ends, t_arrival)
 
     def _keep_raw(self, data: np.ndarray) -> None:
+        """Append a chunk's model leads (mV) to the raw buffer. Appending in place and moving the kept tail to the
+        front only when the buffer is full costs O(1) a sample: concatenating per chunk copied the whole window
+        (hundreds of kB) for every eighth of a second."""
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[0] <= int(self.pre.gather.max()):
             return  # the preprocessor says what is wrong with the chunk
-        raw = (data[self.pre.gather] * self.pre.scale).astype(np.float32)
-        self._raw = np.concatenate([self._raw, raw], axis=1)
-        drop = self._raw.shape[1] - self._raw_keep
-        if drop > 0:
-            self._raw = self._raw[:, drop:]
-            self._raw_start += drop
+        k = data.shape[1]
+        if self._raw_len + k > self._raw.shape[1]:
+            drop = max(self._raw_len - self._raw_keep, 0)
+            if drop:
+                self._raw[:, :self._raw_len - drop] = self._raw[:, drop:self._raw_len]
+                self._raw_len -= drop
+                self._raw_start += drop
+            if self._raw_len + k > self._raw.shape[1]:
+                grown = np.zeros((self.pre.L, 2 * (self._raw_len + k)), np.float32)
+                grown[:, :self._raw_len] = self._raw[:, :self._raw_len]
+                self._raw = grown
+        with np.errstate(over="ignore"):  # an absurd value times a unit becomes inf, which the gate judges
+            self._raw[:, self._raw_len:self._raw_len + k] = data[self.pre.gather] * self.pre.scale
+        self._raw_len += k
 
     def gap(self, samples: int, event: str) -> StreamRow:
         """A discontinuity: restart the preprocessing after ``samples`` missing samples."""

@@ -191,7 +191,8 @@ def quality_gate(sig, contract, had: tuple[str, ...]):
     idx = [sig.leads.index(n) for n in names]
     scale = [unit_scale(sig.units[i] if i < len(sig.units) else "mV") or 1.0 for i in idx]
     derived = [n for n in names if n not in had and n in _DERIVE]
-    q = assess(sig.data[idx], sig.fs, names, scale=scale, skip=derived)
+    rows = sig.data if idx == list(range(sig.n_leads)) else sig.data[idx]  # no copy when the order is the model's
+    q = assess(rows, sig.fs, names, scale=scale, skip=derived)
     poor = set(q.faults)
     if (q.ok or not poor or not poor <= set(_DERIVE) or "I" not in sig.leads or "II" not in sig.leads
             or not bool(contract.extra.get("derive_limb_leads", True))
