@@ -14,12 +14,17 @@ Per lead it measures, in a handful of vectorised passes over ``[leads, samples]`
 - noise that hides the QRS complexes, and large slow excursions (motion);
 - whether a plausible heart rhythm (25-250 beats per minute) is found in any lead.
 
-Everything is derived from the 40-ms "total variation" envelope (the sum of |x[i+1] - x[i]| per
-block: a QRS fills one or two blocks, T waves and baseline wander spread thin), a second difference
-for high-frequency noise, block means for the baseline and a small projection onto the mains
-frequencies. The limits in :class:`Limits` were calibrated on the shared PTB-XL, CinC 2021 and
-PhysioNet-2017 records and on faults injected into them (``benchmarks/quality_calibration.py``).
-numpy only; it costs well under a millisecond for a 10-s 12-lead record at 500 Hz.
+Everything is derived from the 40-ms "total variation" envelope of the signal block-averaged to about
+100 Hz (the sum of |x[i+1] - x[i]| per block: a QRS fills one or two blocks, T waves and baseline wander
+spread thin), the second difference's energy for high-frequency noise, 0.2-s means for the baseline and
+Hann-windowed projections onto the mains frequencies and their sides. The limits in :class:`Limits` were
+calibrated on the shared PTB-XL, CinC 2021 and PhysioNet-2017 records and on faults injected into them
+(``benchmarks/quality_calibration.py``).
+
+:func:`features_reference` (numpy) defines the features; the native kernel computes the same ones and the
+verdict's inputs in one call (native/ecgedge_quality.c, held to it by tests/test_quality.py), which matters:
+the gate runs on every record and stream window, and numpy spends its time in the ~250 small operations the
+features take, not in arithmetic. Limb leads that equal their formula of I and II are judged through them.
 """
 
 from __future__ import annotations
@@ -251,6 +256,9 @@ def _feature_matrix(x: np.ndarray, fs: float, backend: str | None = None, leads:
     return out.T, verdict
 
 
+_N_LIMITS = 18
+
+
 def _limit_vector(limits: Limits) -> np.ndarray:
     """The limits in the kernel's order (native/ecgedge_quality.h, EE_L_*)."""
     return np.array([limits.invalid, limits.gap_s, limits.range_mV, limits.flat_mV, limits.still_s, limits.clip_share,
@@ -266,7 +274,9 @@ def _kernel(backend: str | None):
         return None
     from . import _kernel as K
 
-    return K if getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) + 3 else None
+    # an older build of the kernel (without these features, or with other columns or limits) is not used
+    fits = getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) + 3 and getattr(K, "QUALITY_LIMITS", 0) == _N_LIMITS
+    return K if fits else None
 
 
 @lru_cache(maxsize=16)

@@ -129,6 +129,26 @@ for it in range(iterations):
     if window:
         wc = K.window_count(n, window, stride, cover)
         K.windows(x, window, stride, cover, int(rng.integers(0, 3)), np.empty(wc * L * window, np.float32))
+    # signal-quality features: any rate, length and lead count, NaN/inf, constants, absurd values, limb-lead codes
+    if hasattr(K, "quality"):
+        fs = float(rng.choice([50.0, 100.0, 128.0, 250.0, 257.0, 300.0, 360.0, 500.0, 1000.0, 7.0]))
+        with np.errstate(over="ignore"):  # 3e38 times a normal deviate overflows float32: inf, as a stream can send
+            xq = (rng.standard_normal((L, n)) * rng.choice([1e-4, 1.0, 1e3, 3e38])).astype(np.float32)
+        if rng.random() < 0.3:
+            xq[int(rng.integers(0, L))] = rng.choice([0.0, 1e30, np.nan, np.inf])
+        if rng.random() < 0.3:
+            xq.reshape(-1)[rng.integers(0, xq.size, 5)] = np.nan
+        mq = min(n, int(round(fs / 2)))
+        basis = rng.standard_normal((12, mq)).astype(np.float32) if mq >= 8 and rng.random() < 0.8 else None
+        derive = rng.integers(0, 5, L).astype(np.int32) if rng.random() < 0.5 else None
+        li, lii = (int(rng.integers(-1, L)) for _ in range(2))
+        limits = np.abs(rng.standard_normal(K.QUALITY_LIMITS)) + 0.01 if rng.random() < 0.7 else None
+        qout = np.empty((L, K.QUALITY_FEATURES))
+        K.quality(xq, fs, qout, basis, mq if basis is not None else 0, 100.0, 0.02, 0.005, 2.0, derive, li, lii, limits)
+        expect((ValueError, TypeError), K.quality, xq, fs, np.empty((L, 3)), None, 0, 1.0, 0.02, 0.005, 2.0, None, -1,
+               -1, None)
+        expect((ValueError, TypeError), K.quality, xq, fs, qout, np.zeros((12, 3), np.float32), 5, 1.0, 0.02, 0.005,
+               2.0, None, -1, -1, None)
     # misuse: wrong sizes, types, flags; must raise, never touch memory
     expect((ValueError, TypeError), K.run, src, layout, L, np.empty(max(size - 1, 0), np.float32), flags, **kw)
     expect((ValueError, TypeError, IndexError), K.run, src, layout, L, out, flags,
