@@ -38,6 +38,7 @@ from .dsp.pipeline import Preprocessing
 from .errors import EcgedgeError, StoreError
 from .io import read_record
 from .leads import STANDARD_12, normalize_lead
+from .trust import sha256_file  # noqa: F401 - one file hash for the store's manifest and the trust list
 
 STORE_FORMAT = 1
 
@@ -50,12 +51,6 @@ class PrepareResult:
     failed: list[tuple[str, str]]
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _record_files(path: str) -> list[str]:
