@@ -42,6 +42,10 @@ def main() -> None:
     ap.add_argument("--dev-run", default="",
                     help="the same recipe trained on the development split (folds 1-7, selection on 8): its fold-9 "
                          "result, never used for a choice, goes into the card as the honest estimate")
+    ap.add_argument("--cv-runs", nargs="*", default=[],
+                    help="for a model trained on every record (data.split = all): the same recipe's cross-validation "
+                         "runs (one per fold, each with predictions.npz); their pooled test folds, every record "
+                         "tested once, are the card's estimate")
     a = ap.parse_args()
 
     from ecgedge.artifact import read_info
@@ -67,8 +71,15 @@ def main() -> None:
     r = recipe_from_dict(ck.meta["recipe"])
     d = recipe_data(r)
     store, y, classes, split = d.store, d.y, d.classes, d.split
+    whole = r.data.split == "all"
     parts = {"validation": (store, y, split.val)}
-    if a.test_root:
+    if whole:
+        if not a.cv_runs:
+            sys.exit("the model trained on every record: give --cv-runs with the recipe's cross-validation runs")
+        # nothing held out: the shipped file is checked (INT8 against FP32, and reproduced by `ecgedge bench
+        # --folds 1,2`) on records it trained on, and its estimate is the CV's
+        parts = {"check": (store, y, np.flatnonzero(np.isin(store.folds.astype(int), CHECK_FOLDS)))}
+    elif a.test_root:
         import dataclasses
 
         rt = dataclasses.replace(r, data=dataclasses.replace(r.data, root=a.test_root))
@@ -76,7 +87,7 @@ def main() -> None:
         parts["test"] = (dt.store, dt.y, dt.split.test)
     else:
         parts["test"] = (store, y, split.test)
-    if not len(parts["test"][2]):
+    if not whole and not len(parts["test"][2]):
         sys.exit("no test records: give --test-root with a data folder that holds the test fold(s)")
     res = {}
     for tag, f in (("fp32", fp32), ("int8", int8)):
@@ -85,7 +96,8 @@ def main() -> None:
             x, owner = eval_windows(st, idx, c.window, c.preprocessing.stride)
             p = aggregate(probabilities(run_batched(s, x), c.multilabel), owner, len(idx), c.aggregate)
             res[(tag, part)] = evaluate(yy[idx], p, classes=list(classes), thresholds=list(c.thresholds or []),
-                                        bootstrap=1000)
+                                        bootstrap=1000, single_label=None if c.multilabel else True)
+            res[(tag, part, "argmax")] = p.argmax(axis=1)
     s1, s8 = session(fp32, threads=1), session(int8, threads=1)
     xx = np.random.default_rng(0).standard_normal((1, len(c.leads), c.window)).astype(np.float32)
     lat = {f"{tag}_ms": float(np.median(time_calls(lambda s=s: s.run(None, {"ecg": xx}), min_runs=300, warmup=20))
@@ -137,9 +149,15 @@ def main() -> None:
     else:
         techniques += "; no extra pretraining"
 
-    def pick(d):
-        return {"macro_auroc": d["macro_auroc"], "macro_auroc_ci": d.get("macro_auroc_ci"), "n_records": d["n_records"],
-                "per_class_auroc": {k: v["auroc"] for k, v in d["per_class"].items()}}
+    if whole:
+        estimate = _cv_estimate(a.cv_runs, classes)
+        check = {"folds": list(CHECK_FOLDS),
+                 "note": "records the model trained on: a reproduction check (`ecgedge bench --folds 1,2`) and "
+                         "INT8-against-FP32 agreement, not an accuracy estimate",
+                 "fp32": pick(res[("fp32", "check")]), "int8": pick(res[("int8", "check")]),
+                 "macro_auroc_int8": res[("int8", "check")]["macro_auroc"],
+                 "decisions_agree": float(np.mean(res[("fp32", "check", "argmax")]
+                                                  == res[("int8", "check", "argmax")]))}
 
     card = {
         "name": a.name, "file": fname, "sha256": hashlib.sha256((dest / fname).read_bytes()).hexdigest(),
@@ -150,24 +168,87 @@ def main() -> None:
         "contract": c.to_dict(), "recipe": ck.meta["recipe"], "data": {
             "dataset": r.data.dataset, "task": store.manifest.get("task"), "store_key": ck.meta.get("store_key"),
             "split": split.description, "records": {"train": len(split.train), "validation": len(split.val),
-                                                    "test": len(parts["test"][2])},
+                                                    "test": 0 if whole else len(parts["test"][2])},
             "source": store.manifest.get("root") or r.data.root or "$ECGEDGE_DATA",
             "test_source": a.test_root or None},
         "reproduce": a.reproduce,
         "selection": a.selection or "chosen by validation macro AUROC; the test folds evaluated once",
         "techniques": techniques,
-        "validation": {"fp32": pick(res[("fp32", "validation")]), "int8": pick(res[("int8", "validation")])},
-        "test": {"fp32": pick(res[("fp32", "test")]), "int8": pick(res[("int8", "test")]),
-                 "macro_auroc_fp32": res[("fp32", "test")]["macro_auroc"],
-                 "macro_auroc_int8": res[("int8", "test")]["macro_auroc"]},
+        **({"validation": None, "estimate": estimate, "check": check} if whole else {
+            "validation": {"fp32": pick(res[("fp32", "validation")]), "int8": pick(res[("int8", "validation")])},
+            "test": {"fp32": pick(res[("fp32", "test")]), "int8": pick(res[("int8", "test")]),
+                     "macro_auroc_fp32": res[("fp32", "test")]["macro_auroc"],
+                     "macro_auroc_int8": res[("int8", "test")]["macro_auroc"]}}),
         "development": _development(a.dev_run, pick) if a.dev_run else None,
         "latency_batch1_1thread": lat, "machine": describe(),
         "created": time.strftime("%Y-%m-%d"),
     }
     (dest / f"{a.name}.card.json").write_text(json.dumps(card, indent=1, default=float) + "\n")
+    if whole:
+        e = estimate["pooled"]
+        print(f"{a.name}: {arch}, {card['bytes'] / 1e6:.2f} MB; CV estimate macro AUROC {e['macro_auroc']:.4f}, "
+              f"challenge F1 {e.get('challenge_f1')}; check folds INT8 {check['macro_auroc_int8']:.4f} vs FP32 "
+              f"{check['fp32']['macro_auroc']:.4f}, decisions agree {check['decisions_agree']:.4f}; latency {lat}")
+        return
     t8, t32 = card["test"]["int8"], card["test"]["fp32"]
     print(f"{a.name}: {arch}, {card['bytes'] / 1e6:.2f} MB; test macro AUROC FP32 {t32['macro_auroc']:.4f} "
           f"{t32['macro_auroc_ci']}, INT8 {t8['macro_auroc']:.4f} {t8['macro_auroc_ci']}; latency {lat}")
+
+
+CHECK_FOLDS = (1, 2)
+
+
+def pick(d):
+    out = {"macro_auroc": d["macro_auroc"], "macro_auroc_ci": d.get("macro_auroc_ci"), "n_records": d["n_records"],
+           "per_class_auroc": {k: v["auroc"] for k, v in d["per_class"].items()}}
+    for k in ("challenge_f1", "challenge_f1_ci", "f1", "accuracy", "confusion_matrix"):
+        if d.get(k) is not None:
+            out[k] = d[k]
+    return out
+
+
+def _cv_estimate(runs: list[str], classes) -> dict:
+    """The pooled test folds of a recipe's cross-validation runs (FP32, PyTorch, the training pipeline's
+    windows): every record tested once by a model that never saw it, its epoch chosen on other folds."""
+    from ecgedge.metrics import evaluate
+
+    ys, ps, folds, seen = [], [], [], set()
+    for run in runs:
+        z = np.load(Path(run) / "predictions.npz", allow_pickle=False)
+        if [str(c) for c in z["classes"]] != [str(c) for c in classes]:
+            sys.exit(f"{run}: classes {list(z['classes'])} are not the model's {list(classes)}")
+        names = set(z["test_records"].tolist())
+        if names & seen:
+            sys.exit(f"{run}: its test records overlap another run's")
+        seen |= names
+        ys.append(z["test_labels"])
+        ps.append(z["test_probs"])
+        m = json.loads((Path(run) / "metrics.json").read_text())
+        folds.append({"run": str(run), "split": m["split"], "best_epoch": m["best_epoch"],
+                      "test_macro_auroc": m["test"]["macro_auroc"], "test_challenge_f1": m["test"].get("challenge_f1"),
+                      "n_records": m["test"]["n_records"]})
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    single = bool(np.all(y.sum(axis=1) == 1))
+    ev = evaluate(y, p, classes=list(classes), bootstrap=1000, single_label=True if single else None)
+    est = pick(ev)
+    if single and ev.get("challenge_f1") is not None:
+        est["challenge_f1_ci"] = _bootstrap_challenge_f1(y.argmax(1), p.argmax(1), classes)
+    return {"source": f"{len(runs)}-fold cross-validation of the same recipe: each fold's model trained on six "
+                      "folds, its epoch chosen on two others, tested once on the remaining two; pooled, every "
+                      "record tested once (FP32, PyTorch)", "pooled": est, "folds": folds}
+
+
+def _bootstrap_challenge_f1(true, pred, classes, n: int = 1000, seed: int = 0) -> list[float]:
+    from ecgedge.metrics import challenge_f1_from_matrix
+
+    rng = np.random.default_rng(seed)
+    C = len(classes)
+    vals = []
+    for _ in range(n):
+        i = rng.integers(0, len(true), len(true))
+        cm = np.bincount(true[i] * C + pred[i], minlength=C * C).reshape(C, C)
+        vals.append(challenge_f1_from_matrix(cm, classes))
+    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
 
 
 def _precision(meta: dict) -> str:

@@ -1,22 +1,28 @@
-"""Transfer against scratch on a small imbalanced target: PhysioNet-2017 AF vs rest, single lead.
+"""Transfer against scratch on a small imbalanced target: PhysioNet/CinC 2017, single lead, 6,000 records.
 
-``python benchmarks/transfer_curve.py --init runs/zoo/ptbxl_resnet1d_wang/model.safetensors`` trains, for each
-training-set size (``--sizes``, 0 = the whole training split) and each 5-fold cross-validation fold
-(``--folds``):
+``python benchmarks/transfer_curve.py --init runs/…/model.safetensors`` trains, for each training-set size
+(``--sizes``, 0 = the whole training split: 3,600 records) and each 5-fold cross-validation fold (``--folds``),
+each arm (``--kinds``) of the task (``--task``):
 
-- ``scratch``: ``train/physionet2017_af_scratch.toml``;
-- ``transfer``: ``train/physionet2017_af_transfer.toml`` from the PTB-XL checkpoint, its 12-lead first layer
-  adapted to the one lead by averaging over leads (``lead_adapt = "mean"``);
-- ``transfer-first``: the same, keeping lead I's kernels instead (``lead_adapt = "first"``).
+- ``scratch``: the task's scratch recipe;
+- ``finetune``: the transfer recipe from the PTB-XL checkpoint, every layer trained with the scratch recipe's
+  schedule and learning rate;
+- ``gradual``: the same start, one layer group unfrozen per epoch from the head down, discriminative rates
+  (each group half the rate of the one above it) and a third of the rate;
+- ``linear``: the same start, the head alone trained (a linear probe on the pretrained features; BatchNorm
+  statistics still follow the new data).
 
-Every run selects its epoch on its own validation folds; its test folds are evaluated once. The table
-(mean +- sd of test macro AUROC over the folds run, per kind and size) is rebuilt from every run found under
-``--out`` and written to ``benchmarks/results/transfer-physionet2017.json``.
+Tasks: ``rhythm`` (the challenge's four classes N, A, O, ~: train/physionet2017_rhythm*.toml; scored by test
+macro AUROC, the challenge's F1 and AF-vs-rest AUROC of the A column) and ``af`` (AF vs rest:
+train/physionet2017_af_*.toml, whose transfer recipe starts from a resnet1d_wang checkpoint).
 
-The curve's protocol, the same for every kind and size (``PROTOCOL``): an epoch draws at least 640 training
-windows (10 optimizer steps; one pass over 100 records would be 2, too few for either kind to learn), and
-evaluation windows do not overlap (10-s hop: half the evaluation cost of the recipes' 5-s hop, which the
-shipped model keeps).
+Every run selects its epoch on its own validation folds; its test folds are evaluated once. The table (mean
++- sd over the folds run, and each transfer arm minus scratch on the same folds, with wins) is rebuilt from
+every run found under ``--out`` and written to ``benchmarks/results/transfer-physionet2017-{task}.json``.
+
+The curve's protocol, the same for every arm and size (``PROTOCOL``): an epoch draws at least 640 training
+windows (10 optimizer steps; one pass over 100 records would be 2, too few for either arm to learn), and
+evaluation windows do not overlap (10-s hop: half the evaluation cost of the recipes' 5-s hop).
 """
 
 from __future__ import annotations
@@ -36,18 +42,34 @@ from readme_block import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOCOL = ["train.min_samples_per_epoch=640", "preprocessing.stride=10.0"]
-KINDS = {
-    "scratch": ("physionet2017_af_scratch.toml", []),
-    "transfer": ("physionet2017_af_transfer.toml", ['transfer.lead_adapt="mean"']),
-    "transfer-first": ("physionet2017_af_transfer.toml", ['transfer.lead_adapt="first"']),
+TASKS = {
+    "rhythm": {
+        "scratch": ("physionet2017_rhythm.toml", []),
+        "finetune": ("physionet2017_rhythm_transfer.toml", ['transfer.mode="finetune"']),
+        "gradual": ("physionet2017_rhythm_transfer.toml", ['transfer.mode="gradual"', "transfer.discriminative_lr=0.5",
+                                                           "train.lr=0.001"]),
+        "linear": ("physionet2017_rhythm_transfer.toml", ['transfer.mode="linear"']),
+    },
+    "af": {
+        "scratch": ("physionet2017_af_scratch.toml", []),
+        "transfer": ("physionet2017_af_transfer.toml", ['transfer.lead_adapt="mean"']),
+        "transfer-first": ("physionet2017_af_transfer.toml", ['transfer.lead_adapt="first"']),
+    },
+}
+KINDS = TASKS["af"]  # the former name: the AF task's arms
+#: what each run is scored by, from its metrics.json test report
+SCORES = {
+    "macro_auroc": lambda t: t["macro_auroc"],
+    "challenge_f1": lambda t: t.get("challenge_f1"),
+    "af_auroc": lambda t: (t.get("per_class", {}).get("A") or {}).get("auroc"),
 }
 
 
-def run_one(kind: str, size: int, fold: int, init: str, out_root: Path, extra: list[str]) -> None:
+def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Path, extra: list[str]) -> None:
     out = out_root / f"{kind}-n{size or 'all'}-cv{fold}"
     if (out / "metrics.json").exists():
         return
-    recipe, sets = KINDS[kind]
+    recipe, sets = TASKS[task][kind]
     cmd = [sys.executable, "-m", "ecgedge", "train", str(REPO / "train" / recipe), "--out", str(out),
            "--set", 'data.split="cv5"', "--set", f"data.cv_fold={fold}", "--set", f"data.train_size={size}",
            "--set", "train.bootstrap=0"]
@@ -55,6 +77,8 @@ def run_one(kind: str, size: int, fold: int, init: str, out_root: Path, extra: l
         cmd += ["--set", s]
     if kind != "scratch":
         cmd += ["--init", init]
+    if (out / "train_state.safetensors").exists():
+        cmd += ["--resume"]  # a run cut short (the session ended) goes on from its last epoch
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,52 +87,76 @@ def run_one(kind: str, size: int, fold: int, init: str, out_root: Path, extra: l
     print(f"{out.name}: {'FAILED' if r.returncode else 'done'} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def table(out_root: Path) -> dict:
+def table(out_root: Path, kinds) -> dict:
     runs: dict[str, dict] = {}
     for m in sorted(out_root.glob("*-n*-cv*/metrics.json")):
         g = re.fullmatch(r"(.+)-n(\w+)-cv(\d)", m.parent.name)
-        if not g or g[1] not in KINDS:
+        if not g or g[1] not in kinds:
             continue
         d = json.loads(m.read_text())
         key = f"{g[1]}-{g[2]}"
-        row = runs.setdefault(key, {"kind": g[1], "train_size": g[2], "folds": {}, "validation": {}})
+        row = runs.setdefault(key, {"kind": g[1], "train_size": g[2], "folds": {}, "validation": {},
+                                    "scores": {k: {} for k in SCORES}})
         row["folds"][int(g[3])] = d["test"]["macro_auroc"]
         row["validation"][int(g[3])] = d["validation"]["macro_auroc"]
+        for k, f in SCORES.items():
+            v = f(d["test"])
+            if v is not None:
+                row["scores"][k][int(g[3])] = v
+        row["best_epoch"] = {**row.get("best_epoch", {}), int(g[3]): d.get("best_epoch")}
         row["test_records"] = d["test"]["n_records"]
     for row in runs.values():
         v = list(row["folds"].values())
         row["n_folds"], row["mean"] = len(v), statistics.mean(v)
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
+        row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
     return runs
 
 
-def readme_table(runs: dict) -> str:
-    """Markdown: one row per training-set size, one column per kind (test macro AUROC mean +- sd over folds)."""
-    kinds = [k for k in KINDS if any(r["kind"] == k for r in runs.values())]
+def _mean_sd(v: list[float]) -> dict:
+    return {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None, "n": len(v)}
+
+
+def paired(runs: dict, kind: str, size: str, score: str = "macro_auroc") -> dict | None:
+    """``kind`` minus scratch on the folds both ran: mean, sd, wins, folds."""
+    sc, tr = runs.get(f"scratch-{size}"), runs.get(f"{kind}-{size}")
+    if not sc or not tr:
+        return None
+    a, b = sc["scores"].get(score, {}), tr["scores"].get(score, {})
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    d = [b[f] - a[f] for f in common]
+    return {"mean": statistics.mean(d), "sd": statistics.stdev(d) if len(d) > 1 else None,
+            "wins": sum(x > 0 for x in d), "n": len(d)}
+
+
+def readme_table(runs: dict, kinds, score: str = "macro_auroc") -> str:
+    """Markdown: one row per training-set size; per arm the test score's mean +- sd over folds; per transfer arm
+    its paired difference to scratch on the same folds (wins)."""
+    kinds = [k for k in kinds if any(r["kind"] == k for r in runs.values())]
     sizes = sorted({r["train_size"] for r in runs.values()}, key=lambda v: (v == "all", int(v) if v != "all" else 0))
-    paired = "scratch" in kinds and "transfer" in kinds
-    head = kinds + (["transfer − scratch, same folds (wins)"] if paired else [])
+    arms = [k for k in kinds if k != "scratch"] if "scratch" in kinds else []
+    head = kinds + [f"{k} − scratch (wins)" for k in arms]
     lines = ["| training records | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for size in sizes:
         cells = []
         for k in kinds:
             r = runs.get(f"{k}-{size}")
-            if r is None:
+            s = r and r["summary"].get(score)
+            if not s:
                 cells.append("—")
                 continue
-            sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
-            cells.append(f"{r['mean']:.3f}{sd} ({r['n_folds']} fold{'s' if r['n_folds'] > 1 else ''})")
-        if paired:
-            sc, tr = runs.get(f"scratch-{size}"), runs.get(f"transfer-{size}")
-            common = sorted(set(sc["folds"]) & set(tr["folds"])) if sc and tr else []
-            d = [tr["folds"][f] - sc["folds"][f] for f in common]
-            if len(d) > 1:
-                wins = sum(x > 0 for x in d)
-                cells.append(f"{statistics.mean(d):+.3f} ± {statistics.stdev(d):.3f} ({wins}/{len(d)})")
-            elif d:
-                cells.append(f"{d[0]:+.3f} (1 fold)")
-            else:
+            sd = f" ± {s['sd']:.3f}" if s["sd"] is not None else ""
+            cells.append(f"{s['mean']:.3f}{sd} ({s['n']})")
+        for k in arms:
+            p = paired(runs, k, size, score)
+            if p is None:
                 cells.append("—")
+            elif p["n"] > 1:
+                cells.append(f"{p['mean']:+.3f} ± {p['sd']:.3f} ({p['wins']}/{p['n']})")
+            else:
+                cells.append(f"{p['mean']:+.3f} (1 fold)")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -116,39 +164,55 @@ def readme_table(runs: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", required=True, help="PTB-XL-pretrained checkpoint (same architecture)")
-    ap.add_argument("--sizes", default="100,300,0", help="training-set sizes; 0 = all")
+    ap.add_argument("--task", choices=sorted(TASKS), default="rhythm")
+    ap.add_argument("--sizes", default="100,300,1000,3000,0", help="training-set sizes; 0 = all")
     ap.add_argument("--folds", default="0,1,2,3,4")
-    ap.add_argument("--kinds", default=",".join(KINDS))
-    ap.add_argument("--out", default=str(REPO / "runs" / "transfer"))
+    ap.add_argument("--kinds", default=None, help="arms (default: all of the task's)")
+    ap.add_argument("--out", default=None, help="runs folder (default runs/transfer-{task})")
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--readme", action="store_true", help="rewrite the README's transfer table")
+    ap.add_argument("--readme", action="store_true", help="rewrite the README's transfer tables")
+    ap.add_argument("--table-only", action="store_true", help="train nothing: rebuild the table from the runs")
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs at once, each on cores/jobs torch threads (small runs use cores poorly)")
     args = ap.parse_args()
-    out_root = Path(args.out)
-    # fold-major: stopped early, the table still covers every size and kind on the same folds
-    todo = [(kind, int(size), int(fold)) for fold in args.folds.split(",") for size in args.sizes.split(",")
-            for kind in args.kinds.split(",")]
+    arms = TASKS[args.task]
+    kinds = args.kinds.split(",") if args.kinds else list(arms)
+    bad = [k for k in kinds if k not in arms]
+    if bad:
+        ap.error(f"--kinds: {bad[0]!r} is not an arm of the {args.task} task ({', '.join(arms)})")
+    out_root = Path(args.out or REPO / "runs" / f"transfer-{args.task}")
+    # fold-major: stopped early, the table still covers every size and arm on the same folds
+    todo = [(args.task, kind, int(size), int(fold)) for fold in args.folds.split(",")
+            for size in args.sizes.split(",") for kind in kinds]
     extra = list(args.set)
     if args.jobs > 1:
         extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
+    if not args.table_only:
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
     from ecgedge.machine import describe
 
-    runs = table(out_root)
+    runs = table(out_root, list(arms))
     for key, row in sorted(runs.items()):
-        sd = f" ± {row['sd']:.3f}" if row["sd"] is not None else ""
-        print(f"{key}: test AUROC {row['mean']:.3f}{sd} over {row['n_folds']} fold(s)")
-    res = REPO / "benchmarks" / "results" / "transfer-physionet2017.json"
+        print(key + ": " + ", ".join(f"{k} {s['mean']:.3f}" + (f" ± {s['sd']:.3f}" if s["sd"] is not None else "")
+                                     + f" ({s['n']})" for k, s in row["summary"].items()))
+    res = REPO / "benchmarks" / "results" / f"transfer-physionet2017-{args.task}.json"
     res.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "init": args.init,
+                               "task": args.task, "arms": {k: list(v) for k, v in arms.items()},
                                "protocol": "5-fold CV on 10 stratified folds (test 2 folds, validation 2, train 6); "
                                            "epoch chosen on validation; test evaluated once per run; "
                                            + "; ".join(PROTOCOL),
-                               "results": runs}, indent=1))
+                               "results": runs,
+                               "paired": {f"{k}-{r['train_size']}": {s: paired(runs, k, r["train_size"], s)
+                                                                    for s in SCORES}
+                                          for k in arms if k != "scratch"
+                                          for r in runs.values() if r["kind"] == k}}, indent=1))
     print(f"wrote {res}")
-    if args.readme and replace_block("transfer", readme_table(runs)):
-        print("README table updated")
+    if args.readme:
+        for score in ("macro_auroc", "challenge_f1", "af_auroc") if args.task == "rhythm" else ("macro_auroc",):
+            name = f"transfer-{args.task}-{score}" if args.task == "rhythm" else "transfer"
+            if replace_block(name, readme_table(runs, list(arms), score)):
+                print(f"README table {name} updated")
 
 
 if __name__ == "__main__":

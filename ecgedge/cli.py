@@ -382,11 +382,12 @@ def train_cmd(
     run_dir = out or Path("runs") / r.name
     res = train(r, run_dir, resume=resume, device=device, log=lambda m: print(m, flush=True))
     if res.metrics:
-        auc = res.metrics["test"].get("macro_auroc")
-        # a split whose test fold is not on disk (the whole of PTB-XL as assembled here) has no test figure
+        auc, val = res.metrics["test"].get("macro_auroc"), res.metrics["validation"].get("macro_auroc")
+        # a split whose test fold is not on disk (the whole of PTB-XL as assembled here) has no test figure, and
+        # data.split = "all" neither
         print(f"{res.checkpoint}: " + (f"test macro AUROC {auc:.4f}" if auc is not None else
-                                       f"validation macro AUROC {res.metrics['validation']['macro_auroc']:.4f}; "
-                                       "no test records on disk"))
+                                       f"validation macro AUROC {val:.4f}; no test records on disk"
+                                       if val is not None else "nothing held out (data.split = all)"))
 
 
 @app.command("ensemble")

@@ -753,4 +753,38 @@ def evaluate(y, scores, classes=None, thresholds=None, bootstrap: int = 1000, se
         cm = np.bincount(idx * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
         report["confusion_matrix"] = {"rows": "true class", "columns": "predicted class", "classes": names,
                                       "matrix": cm.tolist()}
+        report["f1"] = {name: _clean(v) for name, v in zip(names, _argmax_f1(cm))}
+        report["macro_f1"] = _clean(float(np.nanmean(_argmax_f1(cm))))
+        score = challenge_f1_from_matrix(cm, names)
+        if score is not None:
+            report["challenge_f1"] = score
     return report
+
+
+#: PhysioNet/CinC 2017's score: the mean F1 of normal, AF and other rhythm (noisy is predicted, not scored).
+CHALLENGE_2017_CLASSES = ("N", "A", "O")
+
+
+def _argmax_f1(cm: np.ndarray) -> np.ndarray:
+    """Per-class F1 = 2 TP / (true + predicted) from a confusion matrix (rows true, columns predicted); NaN
+    for a class neither present nor predicted."""
+    cm = np.asarray(cm, dtype=np.float64)
+    denom = cm.sum(axis=1) + cm.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2 * np.diag(cm) / denom, np.nan)
+
+
+def challenge_f1_from_matrix(cm, classes) -> float | None:
+    """The PhysioNet/CinC 2017 score (mean F1 of N, A and O, the noisy class counting only as a wrong or right
+    prediction) from a single-label confusion matrix; None when the classes are not the challenge's."""
+    names = [str(c) for c in classes]
+    if not all(c in names for c in CHALLENGE_2017_CLASSES):
+        return None
+    f1 = _argmax_f1(cm)
+    return _clean(float(np.mean([f1[names.index(c)] for c in CHALLENGE_2017_CLASSES])))
+
+
+def challenge_f1(y, scores, classes) -> float | None:
+    """PhysioNet/CinC 2017 score of single-label predictions (the highest-scoring class), see
+    :func:`challenge_f1_from_matrix`."""
+    return challenge_f1_from_matrix(confusion_matrix(y, scores), classes)

@@ -21,8 +21,15 @@ def shipped() -> dict[str, dict]:
     return out
 
 
+#: Former names of shipped models that still work: the AF-vs-rest model became the four-class rhythm model
+#: (N, A, O, ~), whose A column is the AF probability.
+ALIASES = {"physionet2017-af": "physionet2017-rhythm"}
+
+
 def model_path(name: str) -> str:
     models = shipped()
+    if name not in models and ALIASES.get(name) in models:
+        name = ALIASES[name]
     if name not in models:
         raise EcgedgeError(f"no shipped model {name!r}", where="--model",
                            fix="shipped models: " + (", ".join(models) or "none in this installation"))

@@ -170,6 +170,12 @@ def _heldout_records(contract, opts: BenchOptions):
             raise EcgedgeError(f"--data {name!r} is neither a known data set nor a folder", where="--data",
                                fix="one of " + ", ".join(d for d in DATASETS if d != "folder") + ", or a folder")
         ds = load_dataset("folder", name, labels=opts.labels)
+    if held.get("split") == "all" and not opts.folds:
+        raise EcgedgeError(f"the model trained on every record of {ds.name}: nothing of it is held out",
+                           where="contract.extra.heldout",
+                           fix="its card gives the cross-validated estimate; --folds N measures records it trained "
+                               "on (a reproduction check, not an accuracy estimate); --data FOLDER --labels CSV "
+                               "measures your own records")
     folds = opts.folds or tuple(held.get("test_folds") or ()) or (10,)
     recs = [r for r in ds.records if r.fold in set(folds)]
     if not recs:

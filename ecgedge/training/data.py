@@ -89,6 +89,13 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
         val, test = np.flatnonzero(folds == 8), np.flatnonzero(folds == 9)
         desc = "folds 1-7 train, 8 validation, 9 test (development split: fold 10 held out)"
         val_f, test_f = {8}, {9}
+    elif r.data.split == "all":
+        # the final model of a cross-validated recipe: every record trains, for the epoch count the CV chose;
+        # nothing is held out, so the honest estimate is the CV's (its test folds, every record tested once)
+        train = np.arange(len(folds))
+        val = test = np.zeros(0, dtype=np.int64)
+        desc = "every record trains (epoch count chosen by cross-validation; nothing held out)"
+        val_f, test_f = set(), set()
     else:
         k = r.data.cv_fold
         if not 0 <= k < 5:
@@ -110,7 +117,7 @@ def make_split(store: PreparedStore, r: Recipe, y: np.ndarray) -> Split:
         train = np.sort(np.array(keep))
         desc += f"; training subset of {len(train)} records"
     for name, idx in (("training", train), ("validation", val), ("test", test)):
-        if len(idx) == 0 and not (name == "test" and r.data.split == "official"):
+        if len(idx) == 0 and not (name == "test" and r.data.split == "official") and r.data.split != "all":
             raise EcgedgeError(f"the {name} split is empty", where="data.split",
                                fix="check the folds of this data set (ecgedge data info)")
     return Split(train, val, test, desc, tuple(sorted(val_f)), tuple(sorted(test_f)))
@@ -139,7 +146,7 @@ def heldout_extra(store: PreparedStore, r: Recipe, split: Split) -> dict:
     measures it on data no choice saw."""
     return {"dataset": store.manifest["dataset"], "task": store.manifest["task"],
             "validation_folds": list(split.val_folds), "test_folds": list(split.test_folds),
-            "train_size": int(r.data.train_size or 0)}
+            "train_size": int(r.data.train_size or 0), **({"split": "all"} if r.data.split == "all" else {})}
 
 
 def crop_batch(store: PreparedStore, idx: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:

@@ -146,7 +146,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     stride = max(1, int(round(r.preprocessing.stride * fs)))
     leads = len(store.leads)
     no_pos = [c for j, c in enumerate(classes) if not y[split.val, j].any()]
-    if no_pos:
+    if no_pos and len(split.val):
         log(f"warning: no positives in validation for {', '.join(no_pos)}: their AUROC is undefined and "
             "excluded from model selection")
     if main:
@@ -252,13 +252,21 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
 
     # -- the selected model: thresholds on validation, then the test fold, once --------------------
     model.load_state_dict(load_checkpoint(best_path).state)
-    pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
-    thresholds = tune_thresholds(y[split.val], pv, method="f1")
+    kept: dict = {}
+    if len(split.val):
+        pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+        thresholds = tune_thresholds(y[split.val], pv, method="f1")
+        kept["validation"] = (split.val, y[split.val], pv)
+        validation = evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0,
+                              single_label=None if multilabel else True)
+    else:  # nothing held out: 0.5 per class (a single-label model decides by its highest probability anyway)
+        thresholds = np.full(len(classes), 0.5)
+        validation = {"records": 0, "macro_auroc": None, "note": split.description}
     report = {
         "recipe": r.name, "split": split.description, "best_epoch": best["epoch"] + 1,
-        "validation": evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0),
+        "validation": validation,
         "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, window, stride,
-                            r.preprocessing.aggregate, dev, multilabel),
+                            r.preprocessing.aggregate, dev, multilabel, keep=kept),
         "n_parameters": sum(p.numel() for p in model.parameters()), "history": history,
     }
     final = InputContract(**{**contract.__dict__, "thresholds": tuple(float(t) for t in thresholds)})
@@ -267,6 +275,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
                              "test_macro_auroc": report["test"]["macro_auroc"],
                              "test_macro_auroc_ci": report["test"].get("macro_auroc_ci")}, **ckw)
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=1, default=_json))
+    save_predictions(out / "predictions.npz", store, classes, kept)
     _plot(history, out / "training_curve.png")
     log(test_line(report["test"], len(split.test)) + f"; checkpoint {out / 'model.safetensors'}")
     if world > 1:
@@ -274,23 +283,42 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     return TrainResult(out, out / "model.safetensors", report, best["epoch"])
 
 
+def save_predictions(path: Path, store, classes, parts: dict) -> None:
+    """Per-record probabilities of the selected model, ``{part}_records`` / ``{part}_labels`` /
+    ``{part}_probs`` for each part (validation, test): paired comparisons and decision rules without
+    rerunning the model. Plain arrays (``np.load(allow_pickle=False)`` reads them)."""
+    arrays = {"classes": np.asarray([str(c) for c in classes])}
+    for part, (idx, labels_, probs) in parts.items():
+        arrays[f"{part}_records"] = np.asarray([store.names[i] for i in idx])
+        arrays[f"{part}_labels"] = np.asarray(labels_, dtype=np.float32)
+        arrays[f"{part}_probs"] = np.asarray(probs, dtype=np.float32)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
 def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, window, stride, how, dev,
-                multilabel) -> dict:
+                multilabel, keep: dict | None = None) -> dict:
     """The test fold, once, with the validation thresholds; ``macro_auroc`` None when the split has no test
     records (the whole of PTB-XL as assembled here holds fold 10 out: it is scored elsewhere)."""
     if len(split.test) == 0:
         return {"records": 0, "macro_auroc": None, "macro_auroc_ci": None,
                 "note": "no test records on disk: " + split.description}
     pt = predict(model, store, split.test, window, stride, how, dev, multilabel=multilabel)
-    return evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=seed)
+    if keep is not None:
+        keep["test"] = (split.test, y[split.test], pt)
+    return evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=seed,
+                    single_label=None if multilabel else True)
 
 
 def test_line(t: dict, n: int) -> str:
     if t.get("macro_auroc") is None:
-        return "test: none on disk (held out, scored elsewhere)"
+        return "test: none" + (f" ({t['note']})" if t.get("note") else "")
     ci = t.get("macro_auroc_ci") or [float("nan")] * 2
+    f1 = f"; challenge F1 (mean of N, A, O) {t['challenge_f1']:.4f}" if t.get("challenge_f1") is not None else ""
     return (f"test (fold(s) never used for any choice, {n} records): macro AUROC "
-            f"{t['macro_auroc']:.4f} [95% CI {ci[0]:.3f}-{ci[1]:.3f}]")
+            f"{t['macro_auroc']:.4f} [95% CI {ci[0]:.3f}-{ci[1]:.3f}]{f1}")
 
 
 def _batches(store, order: np.ndarray, r: Recipe, steps: int, window: int, fs: float, rng: np.random.Generator):
@@ -388,23 +416,29 @@ def _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, hi
     weights = ema if ema is not None else model
     t_train = time.perf_counter()
     windows = len(losses) * r.train.batch_size
-    pv = predict(weights, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
-    val_auc = macro_auroc(y[split.val], pv)
+    if len(split.val):
+        pv = predict(weights, store, split.val, window, stride, r.preprocessing.aggregate, dev,
+                     multilabel=multilabel)
+        val_auc = macro_auroc(y[split.val], pv)
+    else:  # data.split = "all": nothing to select on, the last epoch is the model
+        val_auc = float(epoch)
     t_val = time.perf_counter()
     row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses),
-           "val_macro_auroc": val_auc, "lr": lr, "seconds": round(t_val - t0, 2),
+           "val_macro_auroc": val_auc if len(split.val) else None, "lr": lr, "seconds": round(t_val - t0, 2),
            "train_windows_per_s": round(windows / max(t_train - t0, 1e-9), 1),
            "validation_seconds": round(t_val - t_train, 2)}
     history.append(row)
     improved = val_auc > best["auroc"]
     if improved:
         best.update(auroc=val_auc, epoch=epoch)
-        save_checkpoint(best_path, weights, contract=contract, epoch=epoch, metrics={"val_macro_auroc": val_auc},
+        save_checkpoint(best_path, weights, contract=contract, epoch=epoch,
+                        metrics={"val_macro_auroc": val_auc if len(split.val) else None},
                         **ckw)
     save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best}, ema)
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
-    log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  val macro AUROC {val_auc:.4f}"
+    shown = f"val macro AUROC {val_auc:.4f}" if len(split.val) else "no validation (every record trains)"
+    log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  {shown}"
         f"{'  *' if improved else ''}  ({row['seconds']:.1f} s, {row['train_windows_per_s']:.0f} training windows/s)")
     if r.train.patience and epoch - best["epoch"] >= r.train.patience:
         log(f"stopping: no better validation AUROC for {r.train.patience} epochs")
@@ -445,7 +479,7 @@ def _plot(history: list[dict], path: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
-    ax2.plot(ep, [h["val_macro_auroc"] for h in history], label="validation macro AUROC", color="tab:red")
+    ax2.plot(ep, [np.nan if h["val_macro_auroc"] is None else h["val_macro_auroc"] for h in history], label="validation macro AUROC", color="tab:red")
     ax2.set_ylabel("macro AUROC")
     fig.legend(loc="lower center", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))

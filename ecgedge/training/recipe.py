@@ -32,7 +32,8 @@ class DataCfg:
     train_size: int = 0
     #: "official" folds (1-8 train, 9 validation, 10 test; the test fold may be absent), "dev" (1-7 train,
     #: 8 validation, 9 test: for choosing while fold 10 is held out), or "cv5": 5-fold cross-validation
-    #: over folds 1-10 (see `cv_fold`).
+    #: over folds 1-10 (see `cv_fold`), or "all": every record trains for `train.epochs` and the last epoch is
+    #: kept (the final model of a recipe whose epoch count cross-validation chose; nothing is held out).
     split: str = "official"
     cv_fold: int = 0
     #: Binary target: one class against the rest (e.g. "A" for AF vs rest on PhysioNet 2017).
@@ -125,8 +126,8 @@ class Recipe:
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
             (self.preprocessing.aggregate in ("max", "mean"), "preprocessing.aggregate", "is not max or mean"),
             (self.preprocessing.window > 0, "preprocessing.window", "must be positive (seconds)"),
-            (self.data.split in ("official", "dev", "cv5"), "data.split",
-             f"{self.data.split!r} is not official, dev or cv5"),
+            (self.data.split in ("official", "dev", "cv5", "all"), "data.split",
+             f"{self.data.split!r} is not official, dev, cv5 or all"),
         ]
         for ok, where, msg in checks:
             if not ok:
