@@ -302,3 +302,12 @@ def test_single_lead_model_takes_a_records_only_lead_or_lead_i(data):
     mitdb = read_record(data / "wfdb-examples" / "100.hea")  # MLII + V5: two leads, no lead I
     with pytest.raises(EcgedgeError, match="lacks lead"):
         conform_leads(mitdb, ("ECG",))
+
+
+def test_former_model_name_still_works():
+    """The AF-vs-rest model became the four-class rhythm model: its old name is an alias."""
+    from ecgedge.zoo import ALIASES, model_path, shipped
+
+    for old, new in ALIASES.items():
+        if new in shipped():
+            assert model_path(old) == model_path(new)

@@ -359,3 +359,21 @@ def test_single_label_missing_class_is_undefined():
 def test_bad_input(call, message):
     with pytest.raises(EcgedgeError, match=message):
         call()
+
+
+def test_challenge_f1_by_hand():
+    """PhysioNet/CinC 2017's score: mean F1 of N, A and O from argmax decisions; ~ is predicted but not scored."""
+    from ecgedge.metrics import challenge_f1, evaluate
+
+    classes = ["N", "A", "O", "~"]
+    true = np.array([0, 0, 0, 1, 1, 2, 2, 3])
+    pred = np.array([0, 0, 2, 1, 0, 2, 3, 3])
+    scores = np.eye(4)[pred] * 0.7 + 0.1
+    # N: TP 2, true 3, predicted 3 -> 4/6; A: TP 1, true 2, predicted 1 -> 2/3; O: TP 1, true 2, predicted 2 -> 1/2
+    expect = (4 / 6 + 2 / 3 + 1 / 2) / 3
+    assert challenge_f1(true, scores, classes) == pytest.approx(expect)
+    rep = evaluate(np.eye(4)[true], scores, classes, bootstrap=0, single_label=True)
+    assert rep["challenge_f1"] == pytest.approx(expect)
+    assert rep["f1"]["~"] == pytest.approx(2 / 3) and rep["macro_f1"] == pytest.approx((expect * 3 + 2 / 3) / 4)
+    # other class names: no challenge score
+    assert challenge_f1(true, scores, ["a", "b", "c", "d"]) is None

@@ -268,3 +268,34 @@ def test_ensemble_of_two_runs_exports_as_one_model(data, cache):
     with pytest.raises(EcgedgeError, match="is an ensemble") as e:
         _transfer("resnet1d_wang", r, leads=1, classes=1, fs=100.0, log=lambda m: None)
     assert str(a.checkpoint) in e.value.fix or str(cache / "a") in e.value.fix
+
+
+def test_rhythm_four_classes_and_the_final_model_on_every_record(data, cache):
+    """The PhysioNet-2017 rhythm recipe: single-label over N, A, O, ~, scored by the challenge's F1, with the
+    selected model's per-record probabilities saved; `data.split = "all"` trains on every record for the set
+    epoch count and says that nothing is held out (the CV is the estimate), down to the contract `ecgedge bench`
+    reads."""
+    import numpy as np
+
+    from ecgedge.training.loop import train
+
+    small = ["train.epochs=1", "train.batch_size=32", "train.threads=1", "train.bootstrap=0",
+             "data.train_size=120", 'model.arch="mobilenet1d"']
+    r = load_recipe(REPO / "train" / "physionet2017_rhythm.toml", small)
+    res = train(r, cache / "cv0", log=lambda m: None)
+    m = json.loads((cache / "cv0" / "metrics.json").read_text())
+    assert m["test"]["task"] == "single-label" and 0.0 <= m["test"]["challenge_f1"] <= 1.0
+    assert set(m["test"]["f1"]) == {"N", "A", "O", "~"}
+    z = np.load(cache / "cv0" / "predictions.npz", allow_pickle=False)
+    assert z["test_probs"].shape == (m["test"]["n_records"], 4)
+    assert np.allclose(z["test_probs"].sum(axis=1), 1.0, atol=1e-4)
+    assert not set(z["test_records"]) & set(z["validation_records"])
+    assert load_checkpoint(res.checkpoint).contract.multilabel is False
+
+    r = load_recipe(REPO / "train" / "physionet2017_rhythm.toml", small + ['data.split="all"'])
+    res = train(r, cache / "all", log=lambda m: None)
+    m = json.loads((cache / "all" / "metrics.json").read_text())
+    assert m["validation"]["macro_auroc"] is None and m["test"]["macro_auroc"] is None
+    assert "nothing held out" in m["split"]
+    held = load_checkpoint(res.checkpoint).contract.extra["heldout"]
+    assert held["split"] == "all" and held["test_folds"] == []
