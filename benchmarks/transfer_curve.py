@@ -103,6 +103,9 @@ def table(out_root: Path, kinds) -> dict:
             v = f(d["test"])
             if v is not None:
                 row["scores"][k][int(g[3])] = v
+        tuned = _tuned_challenge_f1(m.parent)
+        if tuned is not None:  # every run decided the same way, whichever ecgedge trained it
+            row["scores"]["challenge_f1"][int(g[3])] = tuned
         row["best_epoch"] = {**row.get("best_epoch", {}), int(g[3]): d.get("best_epoch")}
         row["test_records"] = d["test"]["n_records"]
     for row in runs.values():
@@ -111,6 +114,24 @@ def table(out_root: Path, kinds) -> dict:
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
         row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
     return runs
+
+
+def _tuned_challenge_f1(run: Path) -> float | None:
+    """The test folds' challenge F1 under decision weights tuned on the run's validation folds (what the
+    training loop ships in the contract), from the run's saved probabilities; None without them."""
+    import numpy as np
+
+    from ecgedge.metrics import CHALLENGE_2017_CLASSES, challenge_f1, tune_decision_weights
+
+    f = run / "predictions.npz"
+    if not f.exists():
+        return None
+    z = np.load(f, allow_pickle=False)
+    classes = [str(c) for c in z["classes"]]
+    if not all(c in classes for c in CHALLENGE_2017_CLASSES) or "validation_probs" not in z:
+        return None
+    w = tune_decision_weights(z["validation_labels"], z["validation_probs"], classes)
+    return challenge_f1(z["test_labels"], z["test_probs"] * w, classes)
 
 
 def _mean_sd(v: list[float]) -> dict:

@@ -26,6 +26,10 @@ class InputContract:
     thresholds: tuple[float, ...] | None = None
     #: True: independent sigmoid per class; False: one softmax over classes.
     multilabel: bool = True
+    #: Single-label models: the decided class is the one with the largest probability times its weight (tuned on
+    #: the validation folds for the task's score, e.g. the challenge F1 of an imbalanced rhythm task); None:
+    #: the most probable class.
+    decision_weights: tuple[float, ...] | None = None
     dataset: str = ""
     task: str = ""
     version: int = CONTRACT_VERSION
@@ -47,6 +51,16 @@ class InputContract:
             if not all(math.isfinite(t) and 0.0 <= t <= 1.0 for t in self.thresholds):
                 raise EcgedgeError("thresholds must be probabilities in [0, 1]", where="contract.thresholds")
 
+        if self.decision_weights is not None:
+            if self.multilabel:
+                raise EcgedgeError("decision weights are for single-label (softmax) models; a multi-label model "
+                                   "decides by its thresholds", where="contract.decision_weights")
+            if len(self.decision_weights) != len(self.classes):
+                raise EcgedgeError(f"{len(self.decision_weights)} decision weights for {len(self.classes)} classes",
+                                   where="contract.decision_weights")
+            if not all(math.isfinite(w) and w > 0 for w in self.decision_weights):
+                raise EcgedgeError("decision weights must be positive numbers", where="contract.decision_weights")
+
     @property
     def fs(self) -> float:
         return self.preprocessing.fs
@@ -64,6 +78,8 @@ class InputContract:
             "version": self.version, "classes": list(self.classes), "preprocessing": self.preprocessing.to_dict(),
             "aggregate": self.aggregate, "thresholds": list(self.thresholds) if self.thresholds else None,
             "multilabel": self.multilabel, "dataset": self.dataset, "task": self.task, "extra": self.extra,
+            # only when set: files without them stay readable by runtimes that predate the field
+            **({"decision_weights": list(self.decision_weights)} if self.decision_weights else {}),
         }
 
     def to_json(self) -> str:
@@ -78,7 +94,7 @@ class InputContract:
             raise EcgedgeError(f"contract version {version} is not {CONTRACT_VERSION}", where="contract.version",
                                fix="use the ecgedge version that made this model, or re-export it")
         known = {"version", "classes", "preprocessing", "aggregate", "thresholds", "multilabel", "dataset", "task",
-                 "extra"}
+                 "extra", "decision_weights"}
         unknown = set(d) - known
         if unknown:
             raise EcgedgeError(f"unknown contract field(s): {', '.join(sorted(unknown))}", where="contract")
@@ -89,6 +105,8 @@ class InputContract:
                 thresholds=tuple(float(t) for t in d["thresholds"]) if d.get("thresholds") else None,
                 multilabel=bool(d.get("multilabel", True)), dataset=d.get("dataset", ""), task=d.get("task", ""),
                 extra=dict(d.get("extra") or {}),
+                decision_weights=(tuple(float(w) for w in d["decision_weights"]) if d.get("decision_weights")
+                                  else None),
             )
         except KeyError as exc:
             raise EcgedgeError(f"contract lacks field {exc.args[0]!r}", where="contract") from None

@@ -19,6 +19,7 @@ benchmarks. Conventions:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 
@@ -648,7 +649,7 @@ def paired_bootstrap(metric_fn: Callable, y, scores_a, scores_b, n: int = 1000, 
 
 
 def evaluate(y, scores, classes=None, thresholds=None, bootstrap: int = 1000, seed=0, alpha: float = 0.05,
-             single_label: bool | None = None) -> dict:
+             single_label: bool | None = None, decision_weights=None) -> dict:
     """A JSON-serialisable evaluation report.
 
     Keys: ``task`` ("multi-label", "single-label" or "binary"), ``classes``, ``n_records``,
@@ -657,7 +658,9 @@ def evaluate(y, scores, classes=None, thresholds=None, bootstrap: int = 1000, se
     (settings and skipped resamples), ``undefined`` (reasons), ``notes``; ``thresholds`` (see
     :func:`threshold_metrics`) when thresholds are given; ``accuracy`` and ``confusion_matrix``
     (rows true, columns predicted) for single-label data, which is recognised from class-index
-    labels or forced with ``single_label=True`` for one-hot labels.
+    labels or forced with ``single_label=True`` for one-hot labels. Single-label decisions (accuracy,
+    confusion matrix, ``f1``, ``macro_f1``, ``challenge_f1``) take the class with the largest score times its
+    ``decision_weights`` (the most probable class without them).
     """
     where = "evaluate"
     _check_bootstrap_args(bootstrap, alpha, where)
@@ -748,7 +751,9 @@ def evaluate(y, scores, classes=None, thresholds=None, bootstrap: int = 1000, se
     if thresholds is not None:
         report["thresholds"] = threshold_metrics(Y, S, thresholds, classes=names)
     if idx is not None:
-        pred = S.argmax(axis=1)
+        pred = (S * (np.asarray(decision_weights, np.float64) if decision_weights is not None else 1.0)).argmax(axis=1)
+        if decision_weights is not None:
+            report["decision_weights"] = [float(w) for w in decision_weights]
         report["accuracy"] = float((pred == idx).mean())
         cm = np.bincount(idx * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
         report["confusion_matrix"] = {"rows": "true class", "columns": "predicted class", "classes": names,
@@ -782,6 +787,52 @@ def challenge_f1_from_matrix(cm, classes) -> float | None:
         return None
     f1 = _argmax_f1(cm)
     return _clean(float(np.mean([f1[names.index(c)] for c in CHALLENGE_2017_CLASSES])))
+
+
+def decision_score(classes) -> str:
+    """What a single-label model's decision rule is tuned for: the PhysioNet/CinC 2017 score when the classes are
+    that challenge's, else the macro F1."""
+    return "challenge_f1" if all(c in [str(x) for x in classes] for c in CHALLENGE_2017_CLASSES) else "macro_f1"
+
+
+def tune_decision_weights(y, scores, classes, grid=(0.5, 0.7, 1.0, 1.4, 2.0, 3.0)) -> np.ndarray:
+    """Per-class weights for a single-label decision (the class with the largest score times its weight),
+    chosen on validation data only to maximise :func:`decision_score` — on an imbalanced task the most
+    probable class under-calls the rare ones. The first class's weight is 1; the others search ``grid``
+    exhaustively (6^3 = 216 rules for four classes; coordinate ascent beyond five classes). Ties keep the
+    weights closest to 1 (the plain most-probable class when nothing is better)."""
+    idx, S = _single_label(y, scores, "tune_decision_weights")
+    C = S.shape[1]
+    names = [str(c) for c in classes]
+    kind = decision_score(names)
+
+    def score(w) -> float:
+        pred = (S * w).argmax(axis=1)
+        cm = np.bincount(idx * C + pred, minlength=C * C).reshape(C, C)
+        v = challenge_f1_from_matrix(cm, names) if kind == "challenge_f1" else float(np.nanmean(_argmax_f1(cm)))
+        return -1.0 if v is None or math.isnan(v) else v
+
+    def closeness(w) -> float:
+        return -float(np.abs(np.log(w)).sum())
+
+    best = np.ones(C)
+    best_key = (score(best), closeness(best))
+    if C <= 5:
+        for rest in itertools.product(grid, repeat=C - 1):
+            w = np.array((1.0, *rest))
+            key = (score(w), closeness(w))
+            if key > best_key:
+                best, best_key = w, key
+        return best
+    for _ in range(3):
+        for c in range(1, C):
+            for g in grid:
+                w = best.copy()
+                w[c] = g
+                key = (score(w), closeness(w))
+                if key > best_key:
+                    best, best_key = w, key
+    return best
 
 
 def challenge_f1(y, scores, classes) -> float | None:

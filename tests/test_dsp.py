@@ -417,3 +417,27 @@ def test_spec_round_trips_through_json():
     assert back == spec and back.sos is not None
     with pytest.raises(EcgedgeError, match="unknown preprocessing field"):
         Preprocessing.from_dict({**spec.to_dict(), "colour": "red"})
+
+
+def test_decision_weights_in_the_contract():
+    """A single-label model's decision weights travel in the contract (only when set, so older files and
+    runtimes are unchanged) and pick the class with the largest weighted probability; bad weights are refused."""
+    from ecgedge.contract import InputContract
+    from ecgedge.dsp import Preprocessing
+    from ecgedge.errors import EcgedgeError
+    from ecgedge.runtime.post import decisions
+
+    prep = Preprocessing(fs=100.0, leads=("ECG",), window=1000)
+    c = InputContract(classes=("N", "A", "O", "~"), preprocessing=prep, multilabel=False,
+                      decision_weights=(1.0, 3.0, 2.0, 2.0))
+    back = InputContract.from_json(c.to_json())
+    assert back == c and back.decision_weights == (1.0, 3.0, 2.0, 2.0)
+    assert "decision_weights" not in InputContract(classes=("N", "A"), preprocessing=prep).to_dict()
+    p = np.array([[0.55, 0.25, 0.15, 0.05], [0.9, 0.05, 0.03, 0.02]])
+    assert decisions(p, None, False).argmax(1).tolist() == [0, 0]
+    assert decisions(p, None, False, c.decision_weights).argmax(1).tolist() == [1, 0]
+    for bad, msg in (((1.0, 2.0), "2 decision weights for 4 classes"), ((1.0, 0.0, 1.0, 1.0), "positive")):
+        with pytest.raises(EcgedgeError, match=msg):
+            InputContract(classes=("N", "A", "O", "~"), preprocessing=prep, multilabel=False, decision_weights=bad)
+    with pytest.raises(EcgedgeError, match="single-label"):
+        InputContract(classes=("N", "A"), preprocessing=prep, multilabel=True, decision_weights=(1.0, 2.0))

@@ -377,3 +377,22 @@ def test_challenge_f1_by_hand():
     assert rep["f1"]["~"] == pytest.approx(2 / 3) and rep["macro_f1"] == pytest.approx((expect * 3 + 2 / 3) / 4)
     # other class names: no challenge score
     assert challenge_f1(true, scores, ["a", "b", "c", "d"]) is None
+
+
+def test_decision_weights_are_tuned_for_the_challenge_score():
+    """On an imbalanced single-label task the most probable class under-calls the rare ones; the weights chosen
+    on the data score at least as well as plain argmax, and plain argmax stays when nothing is better."""
+    from ecgedge.metrics import challenge_f1, evaluate, tune_decision_weights
+
+    classes = ["N", "A", "O", "~"]
+    rng = np.random.default_rng(0)
+    true = rng.choice(4, 2000, p=[0.6, 0.1, 0.25, 0.05])
+    logits = rng.normal(0, 1, (2000, 4)) + 1.2 * np.eye(4)[true] + np.log([0.6, 0.1, 0.25, 0.05]) * 1.5
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    w = tune_decision_weights(true, p, classes)
+    assert w[0] == 1.0 and w[1] > 1.0  # the rare AF class gets more weight
+    assert challenge_f1(true, p * w, classes) > challenge_f1(true, p, classes) + 0.01
+    rep = evaluate(np.eye(4)[true], p, classes, bootstrap=0, single_label=True, decision_weights=w)
+    assert rep["challenge_f1"] == pytest.approx(challenge_f1(true, p * w, classes))
+    perfect = np.eye(4)[true] * 0.9 + 0.025
+    assert list(tune_decision_weights(true, perfect, classes)) == [1.0, 1.0, 1.0, 1.0]

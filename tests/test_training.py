@@ -290,12 +290,16 @@ def test_rhythm_four_classes_and_the_final_model_on_every_record(data, cache):
     assert z["test_probs"].shape == (m["test"]["n_records"], 4)
     assert np.allclose(z["test_probs"].sum(axis=1), 1.0, atol=1e-4)
     assert not set(z["test_records"]) & set(z["validation_records"])
-    assert load_checkpoint(res.checkpoint).contract.multilabel is False
+    c = load_checkpoint(res.checkpoint).contract
+    assert c.multilabel is False and len(c.decision_weights) == 4 and c.decision_weights[0] == 1.0
+    assert m["test"]["decision_weights"] == list(c.decision_weights)
 
-    r = load_recipe(REPO / "train" / "physionet2017_rhythm.toml", small + ['data.split="all"'])
+    r = load_recipe(REPO / "train" / "physionet2017_rhythm.toml",
+                    small + ['data.split="all"', "train.decision_weights=[1, 2, 1.4, 1]"])
     res = train(r, cache / "all", log=lambda m: None)
     m = json.loads((cache / "all" / "metrics.json").read_text())
     assert m["validation"]["macro_auroc"] is None and m["test"]["macro_auroc"] is None
     assert "nothing held out" in m["split"]
     held = load_checkpoint(res.checkpoint).contract.extra["heldout"]
     assert held["split"] == "all" and held["test_folds"] == []
+    assert load_checkpoint(res.checkpoint).contract.decision_weights == (1.0, 2.0, 1.4, 1.0)

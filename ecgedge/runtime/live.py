@@ -91,7 +91,7 @@ class StreamClassifier:
         if not len(w):
             return []
         probs = probabilities(self.engine.run(w), self.contract.multilabel)
-        dec = decisions(probs, self.contract.thresholds, self.contract.multilabel)
+        dec = decisions(probs, self.contract.thresholds, self.contract.multilabel, self.contract.decision_weights)
         quality = [self._quality(e) for e in ends]
         done = time.monotonic()  # the verdict is part of the result: its time counts in the latency
         rows = []

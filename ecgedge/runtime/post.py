@@ -20,12 +20,14 @@ def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def decisions(probs: np.ndarray, thresholds, multilabel: bool) -> np.ndarray:
+def decisions(probs: np.ndarray, thresholds, multilabel: bool, weights=None) -> np.ndarray:
     """Positive classes: each probability at or above its threshold (0.5 where the contract has none), or the
-    single most probable class of a softmax model. ``probs`` is ``[..., classes]``."""
+    one class of a softmax model whose probability times its decision weight is the largest (the most probable
+    class when there are no weights). ``probs`` is ``[..., classes]``."""
     probs = np.asarray(probs)
     if not multilabel:
-        return np.eye(probs.shape[-1], dtype=bool)[np.argmax(probs, axis=-1)]
+        w = np.asarray(weights, np.float64) if weights else 1.0
+        return np.eye(probs.shape[-1], dtype=bool)[np.argmax(probs * w, axis=-1)]
     t = np.asarray(thresholds if thresholds else [0.5] * probs.shape[-1], np.float64)
     return probs >= t
 

@@ -290,7 +290,8 @@ class Predictor:
         pred.window_probabilities = wp
         pred.n_windows = len(wp)
         pred.probabilities = aggregate(wp, np.zeros(len(wp), np.intp), 1, self.contract.aggregate)[0]
-        pred.decisions = decisions(pred.probabilities, self.contract.thresholds, self.contract.multilabel)
+        pred.decisions = decisions(pred.probabilities, self.contract.thresholds, self.contract.multilabel,
+                                   self.contract.decision_weights)
         if pred.quality is not None and not pred.quality.ok:
             pred.decisions[:] = False  # poor signal: the probabilities are reported, no class is decided
         return pred

@@ -22,7 +22,7 @@ import torch
 from ..atomic import atomic_write_text
 from ..contract import InputContract
 from ..errors import EcgedgeError
-from ..metrics import evaluate, macro_auroc, tune_thresholds
+from ..metrics import evaluate, macro_auroc, tune_decision_weights, tune_thresholds
 from .augment import augment
 from .checkpoint import load_checkpoint, load_train_state, save_checkpoint, save_train_state
 from .data import aggregate, crop_batch, eval_windows, heldout_extra, labels, make_split, open_store
@@ -253,23 +253,27 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     # -- the selected model: thresholds on validation, then the test fold, once --------------------
     model.load_state_dict(load_checkpoint(best_path).state)
     kept: dict = {}
+    weights = (tuple(r.train.decision_weights) or None) if not multilabel else None
     if len(split.val):
         pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
         thresholds = tune_thresholds(y[split.val], pv, method="f1")
         kept["validation"] = (split.val, y[split.val], pv)
+        if not multilabel:  # one class per record: the rule that picks it, tuned on validation for the task's score
+            weights = tuple(float(w) for w in tune_decision_weights(y[split.val], pv, classes))
         validation = evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0,
-                              single_label=None if multilabel else True)
-    else:  # nothing held out: 0.5 per class (a single-label model decides by its highest probability anyway)
+                              single_label=None if multilabel else True, decision_weights=weights)
+    else:  # nothing held out: 0.5 per class, and the given decision weights (train.decision_weights), if any
         thresholds = np.full(len(classes), 0.5)
         validation = {"records": 0, "macro_auroc": None, "note": split.description}
     report = {
         "recipe": r.name, "split": split.description, "best_epoch": best["epoch"] + 1,
         "validation": validation,
         "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, window, stride,
-                            r.preprocessing.aggregate, dev, multilabel, keep=kept),
+                            r.preprocessing.aggregate, dev, multilabel, keep=kept, decision_weights=weights),
         "n_parameters": sum(p.numel() for p in model.parameters()), "history": history,
     }
-    final = InputContract(**{**contract.__dict__, "thresholds": tuple(float(t) for t in thresholds)})
+    final = InputContract(**{**contract.__dict__, "thresholds": tuple(float(t) for t in thresholds),
+                             "decision_weights": weights})
     save_checkpoint(out / "model.safetensors", model, contract=final, epoch=best["epoch"],
                     metrics={"val_macro_auroc": report["validation"]["macro_auroc"],
                              "test_macro_auroc": report["test"]["macro_auroc"],
@@ -299,7 +303,7 @@ def save_predictions(path: Path, store, classes, parts: dict) -> None:
 
 
 def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, window, stride, how, dev,
-                multilabel, keep: dict | None = None) -> dict:
+                multilabel, keep: dict | None = None, decision_weights=None) -> dict:
     """The test fold, once, with the validation thresholds; ``macro_auroc`` None when the split has no test
     records (the whole of PTB-XL as assembled here holds fold 10 out: it is scored elsewhere)."""
     if len(split.test) == 0:
@@ -309,7 +313,7 @@ def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, wi
     if keep is not None:
         keep["test"] = (split.test, y[split.test], pt)
     return evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=seed,
-                    single_label=None if multilabel else True)
+                    single_label=None if multilabel else True, decision_weights=decision_weights)
 
 
 def test_line(t: dict, n: int) -> str:

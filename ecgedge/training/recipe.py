@@ -85,6 +85,10 @@ class TrainCfg:
     #: Validate, select and ship an exponential moving average of the weights (and BatchNorm statistics)
     #: with this decay per optimizer step, e.g. 0.995 (0: off, the raw weights).
     ema: float = 0.0
+    #: Single-label models trained with nothing held out (data.split = "all"): the decision weights per class
+    #: (see InputContract.decision_weights), e.g. those the recipe's cross-validation chose; with a validation
+    #: split they are tuned there instead.
+    decision_weights: list[float] = field(default_factory=list)
 
 
 @dataclass
