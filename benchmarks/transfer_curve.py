@@ -113,7 +113,35 @@ def table(out_root: Path, kinds) -> dict:
         row["n_folds"], row["mean"] = len(v), statistics.mean(v)
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
         row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
+    for key, row in runs.items():
+        w = _pooled_weights([out_root / f"{row['kind']}-n{row['train_size']}-cv{f}" for f in sorted(row["folds"])])
+        if w is not None:
+            row["decision_weights_pooled_validation"] = w
     return runs
+
+
+def _pooled_weights(run_dirs: list[Path]) -> list[float] | None:
+    """Decision weights tuned on the validation folds of all the given runs at once (each fold's validation
+    records scored by a model that never trained on them): the rule a final model trained on every record
+    (data.split = all, `--set train.decision_weights=[...]`) ships with."""
+    import numpy as np
+
+    from ecgedge.metrics import tune_decision_weights
+
+    ys, ps, classes = [], [], None
+    for run in run_dirs:
+        f = run / "predictions.npz"
+        if not f.exists():
+            return None
+        z = np.load(f, allow_pickle=False)
+        if "validation_probs" not in z or bool(z["validation_labels"].sum(axis=1).max() > 1):
+            return None
+        classes = [str(c) for c in z["classes"]]
+        ys.append(z["validation_labels"])
+        ps.append(z["validation_probs"])
+    if not ys or len(classes) < 2:
+        return None
+    return [float(w) for w in tune_decision_weights(np.concatenate(ys), np.concatenate(ps), classes)]
 
 
 def _tuned_challenge_f1(run: Path) -> float | None:
