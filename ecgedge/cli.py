@@ -442,6 +442,9 @@ def infer_cmd(
     channels: Annotated[str | None, typer.Option(help="Stream (brainflow): board rows to use, e.g. 1,2,3.")] = None,
     allow_causal: Annotated[bool, typer.Option(help="Stream: accept causal filtering for a zero-phase model.")] = True,
     trust_model: Annotated[bool, typer.Option("--trust-model", help=_TRUST_HELP)] = False,
+    lead: Annotated[str | None, typer.Option(
+        help="The record's (or stream's) lead a single-lead model reads (default: the model's own lead, else the "
+             "only lead, else lead I, II or MLII, with a warning).")] = None,
 ) -> None:
     """Classify records with an exported model: probabilities and decisions per class, per record."""
     from .runtime.predictor import Predictor, expand_paths
@@ -454,7 +457,7 @@ def infer_cmd(
                      protocol=protocol, channels=channels, realtime=realtime or None)
         opts = {k: v for k, v in given.items() if v is not None}
         code = run_stream(stream, model=model, engine=engine, threads=threads, hop=hop, fmt=fmt, output=output,
-                          allow_causal=allow_causal, source_options=opts, trust_model=trust_model)
+                          allow_causal=allow_causal, source_options=opts, trust_model=trust_model, lead=lead)
         raise typer.Exit(code)
     items = list(paths or [])
     if not items and not demo:
@@ -466,7 +469,8 @@ def infer_cmd(
         # a folder, a read-only place or /proc fails now, not after every record was processed
         check_output(output)
         remove_stale_leftovers(output)
-    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers, trust_model=trust_model)
+    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers, trust_model=trust_model,
+                     lead=lead)
     failed = 0
     with contextlib.ExitStack() as stack:
         if demo:

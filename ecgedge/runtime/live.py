@@ -50,11 +50,14 @@ class StreamClassifier:
 
     def __init__(self, model: str | None, fs_in: float, leads_in, units_in=None, *, engine: str = "auto",
                  threads: int = 0, hop: float | None = None, allow_causal: bool = True,
-                 trust_model: bool = False) -> None:
+                 trust_model: bool = False, lead: str | None = None) -> None:
+        from ..leads import check_lead_option
         from .engines import open_model
 
         self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
         self.contract = c = self.info.contract
+        check_lead_option(c.leads, lead)
+        self.lead = lead
         self.fs_in, self.leads_in, self.units_in = fs_in, tuple(leads_in), units_in
         p = c.preprocessing
         _check_rate(float(fs_in), p.band[1] if p.band else None)
@@ -71,12 +74,13 @@ class StreamClassifier:
             self.warnings.append("the model normalises whole records; a stream normalises each window")
         self.samples_in = 0
         self._reset()
+        self.warnings.extend(self.pre.notes)  # the lead a single-lead model reads instead of its own
 
     def _reset(self) -> None:
         from ..dsp.stream import StreamPreprocessor
 
         self.pre = StreamPreprocessor(self.contract.preprocessing, self.fs_in, self.leads_in, self.units_in,
-                                      hop=self.hop, allow_causal=self.allow_causal)
+                                      hop=self.hop, allow_causal=self.allow_causal, lead=self.lead)
         self.t0_model = self.samples_in * self.contract.fs / self.fs_in
         # the raw input (model leads, mV) of the last window and a hop, for each window's quality verdict: the
         # preprocessor holds NaNs at the last valid value and filters, which would hide what the gate looks for
@@ -213,7 +217,7 @@ class PoorSignalLog:
 
 def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", threads: int = 0,
                hop: float | None = None, fmt: str = "table", output: str | None = None, allow_causal: bool = True,
-               source_options: dict | None = None, trust_model: bool = False) -> int:
+               source_options: dict | None = None, trust_model: bool = False, lead: str | None = None) -> int:
     """The CLI's stream mode; returns the exit code (0, or 1 when the source failed)."""
     from ..atomic import LiveOutput, check_output, remove_stale_leftovers
     from ..streams import open_source
@@ -229,9 +233,9 @@ def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", thr
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         clf = StreamClassifier(model, source.fs, source.leads, source.units, engine=engine, threads=threads, hop=hop,
-                               allow_causal=allow_causal, trust_model=trust_model)
+                               allow_causal=allow_causal, trust_model=trust_model, lead=lead)
         for w in clf.warnings:
-            print(f"note: {w}", file=sys.stderr)
+            print(f"warning: {w}", file=sys.stderr)
         # -o: an existing file stays as it is until the first result arrives (then it is replaced, keeping its
         # mode; a symlink is written through); see LiveOutput
         fh = stack.enter_context(LiveOutput(output)) if output else sys.stdout
