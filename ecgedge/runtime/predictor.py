@@ -228,16 +228,12 @@ def prepare_record(item, contract, pre, gate: bool = True, lead: str | None = No
             pred.warnings.extend(notes)
         out = pre(sig)
         pred.warnings.extend(out.warnings)
-        x = out.x
         p = contract.preprocessing
-        n_model = int(round(sig.n_samples * p.fs / sig.fs))
-        if n_model < p.window:
+        if out.samples < p.window:
             pred.warnings.append(f"record is {sig.duration:.2f} s, shorter than the model's "
                                  f"{p.window / p.fs:g}-s window: padded ({p.pad})")
-        stride = p.stride or p.window
-        starts = np.minimum(np.arange(len(x)) * stride, max(n_model - p.window, 0)) / p.fs
-        pred.window_starts = starts
-        return pred, x
+        pred.window_starts = out.starts / p.fs  # where the kernel cut each window, in seconds
+        return pred, out.x
     except OptionError:
         raise
     except EcgedgeError as exc:
