@@ -107,10 +107,11 @@ def _check_batches(value: str) -> str:
 
 
 def _check_engines(value: str | None) -> str | None:
-    known = ("ort", "ort-cuda", "tensorrt", "pt2")
-    bad = [e for e in (value or "").split(",") if e.strip() and e.strip() not in known]
+    from .kinds import ENGINES
+
+    bad = [e for e in (value or "").split(",") if e.strip() and e.strip() not in ENGINES]
     if bad:
-        raise typer.BadParameter(f"unknown engine {bad[0].strip()!r} (one of {', '.join(known)})")
+        raise typer.BadParameter(f"unknown engine {bad[0].strip()!r} (one of {', '.join(ENGINES)})")
     return value
 
 
