@@ -596,13 +596,16 @@ def _members(kw) -> str:
 
 @app.command("info")
 def info_cmd(
-    model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2) or a checkpoint.")],
+    model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2), a checkpoint, or a "
+                                                "shipped model's name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print a model's contract: classes, input (leads, fs, window, filtering), thresholds, provenance."""
     from .artifact import read_info
+    from .zoo import shipped
 
-    d = read_info(model).describe()
+    card = shipped().get(model)  # a shipped model's name, as --model takes it
+    d = read_info(card["path"] if card else model).describe()
     from .trust import is_recorded, runs_code, sha256_file
 
     if runs_code(d["kind"]):  # say so before anyone tries to load it (reading the sidecar ran nothing)

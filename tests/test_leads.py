@@ -101,6 +101,15 @@ def test_a_bad_lead_name_is_one_line_and_exit_2(data):
     assert r.returncode == 2 and "single-lead model" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_info_names_a_shipped_models_lead():
+    """The lead error's fix says `ecgedge info MODEL` lists a model's leads: a shipped model's name works there too."""
+    r = run_cli("info", AF)
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[1:] for line in r.stdout.splitlines() if line.startswith("leads")] == [["ECG"]]
+    r = run_cli("info", "no-such-model")
+    assert r.returncode == 2 and "no-such-model: model file not found" in r.stderr
+
+
 # ------------------------------------------------------------------------------------- a serial stream
 _WRITER = r"""
 import os, select, sys, time
