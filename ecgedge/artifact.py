@@ -18,13 +18,11 @@ from pathlib import Path
 
 from .contract import InputContract
 from .errors import EcgedgeError
+from .kinds import SIDECAR_SUFFIX, kind_of
 
 METADATA_KEY = "ecgedge"
 ONNX_FORMAT = "ecgedge-onnx"
 ARTIFACT_VERSION = 1
-SIDECAR_SUFFIX = ".json"
-KINDS = {".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt", ".pt2": "pt2",
-         ".safetensors": "checkpoint"}
 
 
 @dataclass
@@ -58,10 +56,6 @@ class ArtifactInfo:
             if key in self.meta:
                 out[key] = self.meta[key]
         return out
-
-
-def kind_of(path: str | os.PathLike[str]) -> str | None:
-    return KINDS.get(Path(path).suffix.lower())
 
 
 def read_info(path: str | os.PathLike[str]) -> ArtifactInfo:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -96,22 +94,42 @@ def _check_gain(value: float | None) -> float | None:
     return value
 
 
-def _check_batches(value: str) -> str:
-    try:
-        sizes = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a comma-separated list of whole numbers") from None
+def _check_format(value: str) -> str:
+    from .runtime.report import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"unknown format {value!r} (one of {', '.join(FORMATS)})")
+    return value
+
+
+def _comma_list(cast=str, what: str = "values"):
+    """A callback reading ``"a,b,c"`` as a tuple of ``cast`` values (None when empty)."""
+
+    def parse(value: str | None) -> tuple | None:
+        try:
+            items = tuple(cast(v.strip()) for v in (value or "").split(",") if v.strip())
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a comma-separated list of {what}") from None
+        return items or None
+
+    return parse
+
+
+def _check_batches(value: str) -> tuple[int, ...]:
+    sizes = _comma_list(int, "whole numbers")(value)
     if not sizes or min(sizes) < 1:
         raise typer.BadParameter(f"{value!r}: batch sizes must be at least 1")
-    return value
+    return sizes
 
 
-def _check_engines(value: str | None) -> str | None:
-    known = ("ort", "ort-cuda", "tensorrt", "pt2")
-    bad = [e for e in (value or "").split(",") if e.strip() and e.strip() not in known]
+def _check_engines(value: str | None) -> tuple[str, ...] | None:
+    from .kinds import ENGINES
+
+    names = _comma_list()(value)
+    bad = [e for e in names or () if e not in ENGINES]
     if bad:
-        raise typer.BadParameter(f"unknown engine {bad[0].strip()!r} (one of {', '.join(known)})")
-    return value
+        raise typer.BadParameter(f"unknown engine {bad[0]!r} (one of {', '.join(ENGINES)})")
+    return names
 
 
 _TRUST_HELP = ("Load a .pt2 package or TensorRT engine that this machine's `ecgedge export` did not write. Such "
@@ -358,6 +376,14 @@ def data_list() -> None:
 
 
 # ------------------------------------------------------------------------------------------- train
+def _needs_torch(what: str) -> None:
+    """train, ensemble and export run PyTorch; without it, one line saying how to install it."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EcgedgeError(f"{what} needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+
+
 @app.command("train")
 def train_cmd(
     recipe: Annotated[str, typer.Argument(help="Recipe file (.toml), or a name from train/.")],
@@ -368,17 +394,11 @@ def train_cmd(
     init: Annotated[str | None, typer.Option(help="Start from a pretrained checkpoint (transfer learning).")] = None,
 ) -> None:
     """Train a model from a recipe; select on the validation fold, report the test fold once."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise EcgedgeError("training needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+    _needs_torch("training")
     from .training.loop import train
     from .training.recipe import load_recipe
 
-    overrides = list(set_ or [])
-    if init:
-        overrides.append(f'transfer.init="{init}"')
-    r = load_recipe(recipe, overrides)
+    r = load_recipe(recipe, set_, {"transfer.init": init} if init else None)
     run_dir = out or Path("runs") / r.name
     res = train(r, run_dir, resume=resume, device=device, log=lambda m: print(m, flush=True))
     if res.metrics:
@@ -398,10 +418,7 @@ def ensemble_cmd(
     threads: Annotated[int, typer.Option(help="PyTorch threads (0: its default).", callback=_at_least(0))] = 0,
 ) -> None:
     """Average trained models that share a contract (logits); thresholds on validation, test fold once."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise EcgedgeError("ensembling needs PyTorch", fix="pip install 'ecgedge[train]'") from None
+    _needs_torch("ensembling")
     from .training.ensemble import build_ensemble
 
     build_ensemble(members, out, name=name, threads=threads, log=lambda m: print(m, flush=True))
@@ -419,7 +436,7 @@ def infer_cmd(
     workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
                                                 callback=_at_least(1))] = None,
     batch: Annotated[int, typer.Option(help="Windows per engine call.", callback=_at_least(1))] = 256,
-    fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.", callback=_check_format)] = "table",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write results here (default: stdout).")] = None,
     timeline: Annotated[bool, typer.Option(help="Add one row per window (start time, probabilities).")] = False,
     plot: Annotated[str | None, typer.Option(help="Write a PNG per record into this folder.")] = None,
@@ -443,167 +460,29 @@ def infer_cmd(
     channels: Annotated[str | None, typer.Option(help="Stream (brainflow): board rows to use, e.g. 1,2,3.")] = None,
     allow_causal: Annotated[bool, typer.Option(help="Stream: accept causal filtering for a zero-phase model.")] = True,
     trust_model: Annotated[bool, typer.Option("--trust-model", help=_TRUST_HELP)] = False,
+    lead: Annotated[str | None, typer.Option(
+        help="The record's (or stream's) lead a single-lead model reads (default: the model's own lead, else the "
+             "only lead, else lead I, II or MLII, with a warning).")] = None,
 ) -> None:
     """Classify records with an exported model: probabilities and decisions per class, per record."""
-    from .runtime.predictor import Predictor, expand_paths
-    from .runtime.report import Writer, plot_record
-
     if stream:
         from .runtime.live import run_stream
 
-        given = dict(fs=fs, leads=leads.split(",") if leads else None, dtype=dtype, gain=gain, baudrate=baud,
-                     protocol=protocol, channels=channels, realtime=realtime or None)
-        opts = {k: v for k, v in given.items() if v is not None}
+        given = dict(fs=fs, leads=leads, dtype=dtype, gain=gain, baud=baud, protocol=protocol, channels=channels,
+                     realtime=realtime or None)
         code = run_stream(stream, model=model, engine=engine, threads=threads, hop=hop, fmt=fmt, output=output,
-                          allow_causal=allow_causal, source_options=opts, trust_model=trust_model)
-        raise typer.Exit(code)
-    items = list(paths or [])
-    if not items and not demo:
-        raise EcgedgeError("nothing to classify", where="infer",
-                           fix="give record files or folders, --demo for the built-in example, or --stream SOURCE")
-    if output:
-        from .atomic import check_output, remove_stale_leftovers
-
-        # a folder, a read-only place or /proc fails now, not after every record was processed
-        check_output(output)
-        remove_stale_leftovers(output)
-    pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers, trust_model=trust_model)
-    failed = 0
-    with contextlib.ExitStack() as stack:
-        if demo:
-            import tempfile
-
-            from .io.wfdb_write import write_wfdb
-            from .simulate import simulated_ecg
-
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgedge-demo-"))
-            items.append(write_wfdb(simulated_ecg(), tmp, "simulated"))
-        records: list[str] | Iterator[str] = expand_paths(items)
-        bar = None
-        if _stderr_is_terminal():
-            records = list(records)  # the total, for the rate and the ETA
-            bar = stack.enter_context(_InferProgress(len(records)))
-        if output:
-            from .atomic import atomic_open
-
-            fh = stack.enter_context(atomic_open(output, "w"))
-        elif bar is not None and bar.shares_terminal(sys.stdout):
-            fh = bar.rows()  # rows for the terminal the bar is on: printed above the bar, not through it
-        else:
-            fh = sys.stdout
-        w = Writer(fh, fmt, pred.classes, timeline)
-        for p in pred.predict_many(records):
-            w.write(p)
-            failed += not p.ok
-            if bar is not None:
-                bar.advance()
-            if plot and p.ok and p.path:
-                try:
-                    plot_record(p, plot)
-                except EcgedgeError as exc:
-                    _note(bar, f"warning: no plot for {p.name}: {exc}")
-        w.close()
-    print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
-    raise typer.Exit(1 if failed else 0)
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):  # replaced or closed stderr (tests, embedding)
-        return False
-
-
-def _note(bar: _InferProgress | None, text: str) -> None:
-    """A line on stderr; above the progress bar while there is one."""
-    if bar is None:
-        print(text, file=sys.stderr)
+                          allow_causal=allow_causal, trust_model=trust_model, lead=lead,
+                          source_options={k: v for k, v in given.items() if v is not None})
     else:
-        bar.note(text)
+        from .runtime.infer import run_files
 
+        code = run_files(paths or [], model=model, engine=engine, threads=threads, workers=workers, batch=batch,
+                         fmt=fmt, output=output, timeline=timeline, plot=plot, demo=demo, trust_model=trust_model,
+                         lead=lead)
+    raise typer.Exit(code)
 
-class _InferProgress:
-    """`ecgedge infer`'s progress bar on a terminal's stderr: records done of all, records/s and ETA. Transient:
-    gone when the run ends, leaving the results and the summary line."""
-
-    def __init__(self, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class RateColumn(ProgressColumn):
-            def render(self, task) -> Text:
-                return Text(f"{task.speed:.1f} records/s" if task.speed else "- records/s")
-
-        self.console = _console(stderr=True)
-        self.progress = Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=True,
-                                 redirect_stdout=False, redirect_stderr=False)
-        self.task = self.progress.add_task("infer", total=total)
-
-    def __enter__(self) -> _InferProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def advance(self) -> None:
-        self.progress.advance(self.task)
-
-    def note(self, text: str) -> None:
-        from rich.text import Text
-
-        self.console.print(Text(text))
-
-    def shares_terminal(self, stream) -> bool:
-        """Whether ``stream`` is a terminal and the same one as stderr (rows must then not cross the bar)."""
-        try:
-            a, b = os.fstat(stream.fileno()), os.fstat(sys.stderr.fileno())
-            return os.isatty(stream.fileno()) and os.path.samestat(a, b)
-        except (AttributeError, OSError, ValueError):
-            return False
-
-    def rows(self):
-        """A text file whose complete lines the bar's console prints above the bar."""
-        import io
-
-        from rich.text import Text
-
-        console = self.console
-
-        class AboveBar(io.TextIOBase):
-            def __init__(self) -> None:
-                self.pending = ""
-
-            def write(self, text: str) -> int:
-                self.pending += text
-                if "\n" in self.pending:
-                    done, self.pending = self.pending.rsplit("\n", 1)
-                    console.print(Text(done))
-                return len(text)
-
-            def flush(self) -> None:
-                pass
-
-        return AboveBar()
 
 # -------------------------------------------------------------------------------------------- bench
-def _csv(value: str | None, cast=str, where: str = "") -> tuple | None:
-    if not value:
-        return None
-    try:
-        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise EcgedgeError(f"cannot read {value!r} as a comma-separated list", where=where) from None
-
-
 @app.command("bench")
 def bench_cmd(
     models: Annotated[list[str] | None, typer.Argument(
@@ -612,7 +491,8 @@ def bench_cmd(
     engines: Annotated[str | None, typer.Option(help="Comma-separated: ort, ort-cuda, tensorrt, pt2 "
                                                      "(default: every engine that runs each model here).",
                                                 callback=_check_engines)] = None,
-    precisions: Annotated[str | None, typer.Option(help="Comma-separated: fp32, fp16, int8 (default: all).")] = None,
+    precisions: Annotated[str | None, typer.Option(help="Comma-separated: fp32, fp16, int8 (default: all).",
+                                                   callback=_comma_list(str.lower))] = None,
     batches: Annotated[str, typer.Option(help="Batch sizes for the throughput sweep.",
                                          callback=_check_batches)] = "1,8,32,128,512",
     threads: Annotated[int, typer.Option(help="Engine intra-op threads (0: the engine's choice).",
@@ -622,7 +502,8 @@ def bench_cmd(
     data: Annotated[str | None, typer.Option(help="Held-out records: a data set name or a folder (default: the "
                                                   "test folds the model's contract names).")] = None,
     labels: Annotated[str | None, typer.Option(help="Labels CSV for --data FOLDER.")] = None,
-    folds: Annotated[str | None, typer.Option(help="Held-out folds, e.g. 10 (default: the contract's).")] = None,
+    folds: Annotated[str | None, typer.Option(help="Held-out folds, e.g. 10 (default: the contract's).",
+                                              callback=_comma_list(int, "whole numbers"))] = None,
     max_records: Annotated[int, typer.Option(help="Use at most this many held-out records (0: all).",
                                              callback=_at_least(0))] = 0,
     accuracy: Annotated[bool, typer.Option(help="Measure AUROC on the held-out records.")] = True,
@@ -634,12 +515,10 @@ def bench_cmd(
     """Latency, throughput, memory and held-out AUROC for each model x engine x precision, on this machine."""
     from .runtime import bench
 
-    # --engines, --batches and --seconds were checked by their own callbacks
-    opts = bench.BenchOptions(
-        engines=_csv(engines, where="--engines"), precisions=_csv(precisions, str.lower, "--precisions"),
-        batches=_csv(batches, int, "--batches") or bench.DEFAULT_BATCHES, threads=threads, seconds=seconds,
-        accuracy=accuracy, data=data, labels=labels, folds=_csv(folds, int, "--folds"), max_records=max_records,
-        trust_model=trust_model)
+    # the comma-separated options arrive as tuples, read and checked by their callbacks
+    opts = bench.BenchOptions(engines=engines, precisions=precisions, batches=batches, threads=threads,
+                              seconds=seconds, accuracy=accuracy, data=data, labels=labels, folds=folds,
+                              max_records=max_records, trust_model=trust_model)
     machine = bench.machine_report()
     rows, settings = bench.run_bench(models, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
     if not rows:
@@ -695,21 +574,14 @@ def export_cmd(
     threads: Annotated[int, typer.Option(help="CPU threads for export checks (0: all).", callback=_at_least(0))] = 0,
 ) -> None:
     """Export a checkpoint to ONNX FP32 (+ INT8, FP16, TensorRT, .pt2), checking each against the original."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise EcgedgeError("export needs PyTorch", fix="pip install 'ecgedge[train]'") from None
-    from .export.pipeline import load_profile, options_from
+    _needs_torch("export")
+    from .export.pipeline import load_profile, options_from, run_export
 
-    prof = load_profile(profile) if profile else None
-    kf = None if keep_float is None else keep_float
-    opts = options_from(prof, int8=int8, fp16=fp16, targets=(["onnx", *target] if target else None), flavour=flavour,
-                        calib=calib, calib_size=calib_size, method=calib_method, per_channel=per_channel,
-                        reduce_range=reduce_range, max_drop=max_drop, allow_drop=allow_drop,
-                        keep_float=kf, pt2_device=pt2_device, out=out, name=name, force=force or None,
-                        threads=threads or None)
-    from .export.pipeline import run_export
-
+    opts = options_from(load_profile(profile) if profile else None, int8=int8, fp16=fp16,
+                        targets=(["onnx", *target] if target else None), flavour=flavour, calib=calib,
+                        calib_size=calib_size, method=calib_method, per_channel=per_channel,
+                        reduce_range=reduce_range, max_drop=max_drop, allow_drop=allow_drop, keep_float=keep_float,
+                        pt2_device=pt2_device, out=out, name=name, force=force or None, threads=threads or None)
     run_export(checkpoint, opts, log=lambda m: print(m, flush=True))
 
 
@@ -725,13 +597,16 @@ def _members(kw) -> str:
 
 @app.command("info")
 def info_cmd(
-    model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2) or a checkpoint.")],
+    model: Annotated[str, typer.Argument(help="An exported model (.onnx, .engine, .pt2), a checkpoint, or a "
+                                                "shipped model's name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print a model's contract: classes, input (leads, fs, window, filtering), thresholds, provenance."""
     from .artifact import read_info
+    from .zoo import shipped
 
-    d = read_info(model).describe()
+    card = shipped().get(model)  # a shipped model's name, as --model takes it
+    d = read_info(card["path"] if card else model).describe()
     from .trust import is_recorded, runs_code, sha256_file
 
     if runs_code(d["kind"]):  # say so before anyone tries to load it (reading the sidecar ran nothing)

@@ -58,3 +58,8 @@ class StoreError(EcgedgeError):
 def _short_paths() -> bool:
     # Full paths by default: a user with many folders needs to know which file it was.
     return os.environ.get("ECGEDGE_SHORT_PATHS", "") == "1"
+
+
+class OptionError(EcgedgeError):
+    """A command-line option that does not fit the input (``--lead V7`` for a record without V7): it stops the
+    run with its one line (exit 2) rather than becoming one failed record among many."""

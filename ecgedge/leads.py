@@ -66,3 +66,58 @@ def normalize_lead(name: str) -> str:
 def normalize_leads(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Normalise every name of a record's leads."""
     return tuple(normalize_lead(n) for n in names)
+
+
+# ------------------------------------------------------------------------------------------------
+# Which lead a single-lead model reads
+# ------------------------------------------------------------------------------------------------
+
+#: Leads a single-lead model reads in place of its own, in this order: lead I first (a hand-held device's "ECG"
+#: is lead I-like), then lead II and Holter's modified lead II (MIT-BIH's MLII), then the other limb leads.
+STAND_INS = ("I", "II", "MLII", "MLI", "III", "MLIII", "aVL", "aVF", "aVR")
+
+
+def check_lead_option(needed: tuple[str, ...] | list[str], chosen: str | None) -> None:
+    """``--lead`` picks the lead of a single-lead model; for a model of several leads it is a mistake."""
+    if chosen is not None and len(needed) != 1:
+        from .errors import OptionError
+
+        raise OptionError(f"chooses the lead of a single-lead model; this model reads {len(needed)} leads "
+                          f"({', '.join(needed)}), each by name", where="--lead", fix="leave --lead out")
+
+
+def single_lead_source(have: tuple[str, ...] | list[str], needed: tuple[str, ...] | list[str],
+                       chosen: str | None = None, *, path: str | None = None) -> tuple[int, str | None] | None:
+    """Which of a record's (or stream's) leads ``have`` a single-lead model reads: ``(index, warning)``, the
+    warning naming the lead used and the one the model expects (None when they are the same lead).
+
+    The rule: ``chosen`` (``--lead NAME``) when given; else the model's own lead; else the record's only lead,
+    whatever its name; else the first of :data:`STAND_INS` the record has (lead I of a 12-lead record, MLII of
+    MIT-BIH). None when the model reads several leads, or when the record has none of these. A ``chosen`` lead
+    the record lacks raises :class:`~ecgedge.errors.OptionError`, listing the record's leads."""
+    check_lead_option(needed, chosen)
+    if len(needed) != 1:
+        return None
+    expected = normalize_lead(needed[0])
+    names = [normalize_lead(h) for h in have]
+
+    def use(i: int, why: str) -> tuple[int, str | None]:
+        return i, None if names[i] == expected else (
+            f"single-lead model expects lead {expected}; reading lead {names[i]} instead ({why})")
+
+    if chosen is not None:
+        want = normalize_lead(chosen)
+        if want not in names:
+            from .errors import OptionError
+
+            raise OptionError(f"no lead {chosen!r} here; the leads are {', '.join(names) or 'none'}", path=path,
+                              where="--lead", fix="choose one of them, or leave --lead out")
+        return use(names.index(want), f"--lead {chosen}")
+    if expected in names:
+        return names.index(expected), None
+    if len(names) == 1:
+        return use(0, "the only lead")
+    for lead in STAND_INS:
+        if lead in names:
+            return use(names.index(lead), f"a limb lead, of {len(names)}; --lead NAME picks another")
+    return None

@@ -206,14 +206,15 @@ static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 #endif
 static ee_work shared_work;
 
-/* run(src, layout, n_leads, out, flags, **plan) -> samples per lead after resampling */
+/* run(src, layout, n_leads, out, flags, **plan, starts=None) -> samples per lead after resampling.
+ * starts: an int64 buffer, one per window, given the first sample (at the output rate) of each window cut. */
 static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"src", "layout", "n_leads", "out", "flags", PLAN_KW, NULL};
-    PyObject *src_o, *out_o, *flags_o;
+    static char *kwlist[] = {"src", "layout", "n_leads", "out", "flags", PLAN_KW, "starts", NULL};
+    PyObject *src_o, *out_o, *flags_o, *starts_o = NULL;
     int layout, L;
     PLAN_DECL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OiiOO" PLAN_FMT, kwlist, &src_o, &layout, &L, &out_o, &flags_o,
-                                     PLAN_REFS))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OiiOO" PLAN_FMT "O", kwlist, &src_o, &layout, &L, &out_o, &flags_o,
+                                     PLAN_REFS, &starts_o))
         return NULL;
     if (L < 1) {
         PyErr_SetString(PyExc_ValueError, "n_leads must be >= 1");
@@ -226,27 +227,34 @@ static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
     if (get(src_o, &src, '*', 0, "src")) goto end0;
     if (get(out_o, &out, 'f', 1, "out")) goto end1;
     if (get(flags_o, &fl, 'B', 1, "flags")) goto end2;
+    Py_buffer st;
+    if (get(starts_o, &st, 'q', 1, "starts")) goto end3;
     const int dt = dtype_of(fmt_code(&src));
     if (dt < 0 || src.ndim != 2) {
         PyErr_SetString(PyExc_TypeError, "src must be a 2-D int16, int32, float32 or float64 array");
-        goto end3;
+        goto end4;
     }
     if (fl.len < L) {
         PyErr_SetString(PyExc_ValueError, "flags must have one byte per lead");
-        goto end3;
+        goto end4;
     }
     const Py_ssize_t rows = src.shape[0], cols = src.shape[1];
     const Py_ssize_t n = layout == 0 ? rows : cols, C = layout == 0 ? cols : rows;
     const Py_ssize_t s_t = layout == 0 ? C : 1, s_c = layout == 0 ? 1 : n;
-    if (check_channels(&a.plan, C)) goto end3;
+    if (check_channels(&a.plan, C)) goto end4;
     if (n < 1) {
         PyErr_SetString(PyExc_ValueError, "zero-length input");
-        goto end3;
+        goto end4;
     }
-    const Py_ssize_t need = ee_plan_out_size(&a.plan, n);
+    const Py_ssize_t need = ee_plan_out_size(&a.plan, n), m = ee_plan_out_len(&a.plan, n);
     if (out.len / 4 != need) {
         PyErr_Format(PyExc_ValueError, "out holds %zd floats, the plan writes %zd", out.len / 4, need);
-        goto end3;
+        goto end4;
+    }
+    const Py_ssize_t W = a.plan.window > 0 ? ee_window_count(m, a.plan.window, a.plan.stride, a.plan.cover_tail) : 0;
+    if (st.obj && st.len / 8 != W) {
+        PyErr_Format(PyExc_ValueError, "starts holds %zd values, the plan cuts %zd windows", st.len / 8, W);
+        goto end4;
     }
     ee_err err = {0, 0, 0};
     int rc;
@@ -270,7 +278,13 @@ static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw) {
     ee_work_free(&own);
 #endif
     Py_END_ALLOW_THREADS if (rc) raise_rc(rc, &err);
-    else result = PyLong_FromSsize_t(ee_plan_out_len(&a.plan, n));
+    else {
+        for (Py_ssize_t w = 0; st.obj && w < W; w++)
+            ((int64_t *)st.buf)[w] = ee_window_start(m, a.plan.window, a.plan.stride, w);
+        result = PyLong_FromSsize_t(m);
+    }
+end4:
+    release(&st);
 end3:
     release(&fl);
 end2:
@@ -742,7 +756,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ecgedge._kernel",
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m) PyModule_AddIntConstant(m, "ABI", 1);
+    if (m) PyModule_AddIntConstant(m, "ABI", 2); /* 2: run() reports window starts */
     if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
     if (m) PyModule_AddIntConstant(m, "QUALITY_LIMITS", EE_L_N);
     return m;

@@ -1184,13 +1184,17 @@ void ee_windows(const double *x, ptrdiff_t n, int L, ptrdiff_t window, ptrdiff_t
     windows_ld(x, n, L, L, window, stride, cover_tail, pad, out);
 }
 
+ptrdiff_t ee_window_start(ptrdiff_t n, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t w) {
+    if (n <= window) return 0;                                  /* one window, padded past the end */
+    const ptrdiff_t start = w * stride;
+    return start + window > n ? n - window : start;              /* the tail window, aligned to the end */
+}
+
 static void windows_ld(const double *x, ptrdiff_t n, int L, ptrdiff_t ld, ptrdiff_t window, ptrdiff_t stride,
                        int cover_tail, int pad, float *out) {
     const ptrdiff_t W = ee_window_count(n, window, stride, cover_tail);
     for (ptrdiff_t w = 0; w < W; w++) {
-        ptrdiff_t start = w * stride;
-        if (n > window && start + window > n) start = n - window; /* the tail window, aligned to the end */
-        if (n <= window) start = 0;
+        const ptrdiff_t start = ee_window_start(n, window, stride, w);
         for (int l = 0; l < L; l++) {
             float *o = out + (w * L + l) * window;
             for (ptrdiff_t i = 0; i < window; i++) {

@@ -78,6 +78,8 @@ void ee_normalize(double *x, ptrdiff_t n, int L, int method, uint8_t *flags);
 
 /* Cut windows [W, L, window] (float32, planar inside a window) from interleaved x. */
 ptrdiff_t ee_window_count(ptrdiff_t n, ptrdiff_t window, ptrdiff_t stride, int cover_tail);
+/* First sample of window w: the one definition, which ee_windows cuts by and run() reports. */
+ptrdiff_t ee_window_start(ptrdiff_t n, ptrdiff_t window, ptrdiff_t stride, ptrdiff_t w);
 void ee_windows(const double *x, ptrdiff_t n, int L, ptrdiff_t window, ptrdiff_t stride, int cover_tail, int pad,
                 float *out);
 

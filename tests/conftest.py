@@ -1,4 +1,6 @@
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +27,22 @@ def data() -> Path:
     if not (root / "ptb-xl").is_dir():
         pytest.skip(f"shared data not found at {root} (set ECGEDGE_DATA)")
     return root
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Turn a hang (a read blocked on a FIFO without a writer, a parser in a loop) into a failure: SIGALRM, so the
+    test must run in the main thread."""
+    def _raise(signum, frame):
+        raise TimeoutError(f"no result after {seconds} s: blocked or hung")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

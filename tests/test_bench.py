@@ -194,8 +194,9 @@ def test_card_reproduce_commands_still_build_the_shipped_recipe(name):
     assert len(trains) >= len(members)
     for cmd, member in zip(trains[-len(members):], members):  # earlier commands build what they start from
         sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
-        sets += [f'transfer.init="{cmd[i + 1]}"' for i, a in enumerate(cmd) if a == "--init"]
-        r = load_recipe(Path(__file__).resolve().parents[1] / cmd[2], sets).to_dict()
+        init = [path for a, path in zip(cmd, cmd[1:]) if a == "--init"]  # as `ecgedge train --init PATH` sets it
+        values = {"transfer.init": init[-1]} if init else None
+        r = load_recipe(Path(__file__).resolve().parents[1] / cmd[2], sets, values).to_dict()
         assert (r["model"]["arch"], r["seed"]) == (member["arch"], member["seed"]), cmd
         for section in ("data", "preprocessing", "train"):
             shipped = card["recipe"][section]

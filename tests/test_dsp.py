@@ -234,6 +234,30 @@ def test_pipeline_native_equals_reference(records, spec, name):
     assert a.x.shape == b.x.shape and a.x.dtype == np.float32
     np.testing.assert_allclose(a.x, b.x, rtol=1e-5, atol=1e-5)
     assert a.flat.tolist() == b.flat.tolist()
+    assert a.samples == b.samples and (a.starts is None) == (spec.window is None)
+    assert spec.window is None or a.starts.tolist() == b.starts.tolist()
+
+
+@pytest.mark.parametrize("n", [100, 899, 1000, 1001, 1003, 1007, 2999, 3601])
+def test_window_starts_are_where_the_windows_were_cut(backend, records, n):
+    """Each window's start, as the kernel (or the reference) reports it, at the length its resampler made: 360 -> 100
+    Hz of 1001 samples is 278.06 samples, 279 after resampling (rounding said 278: the tail window was off by one)."""
+    from dataclasses import replace
+
+    sig = records["mitdb360"]
+    spec = Preprocessing(fs=100, leads=sig.leads, band=None, norm="none", window=250, stride=100)
+    data = sig.data[:, :n]
+    whole = Preprocessor(replace(spec, window=None, stride=None), backend=backend).run(data, sig.fs)
+    out = Preprocessor(spec, backend=backend).run(data, sig.fs)
+    m = resample_plan(sig.fs, 100).out_len(n)
+    assert out.samples == whole.samples == whole.x.shape[1] == m and whole.starts is None
+    assert len(out.starts) == len(out.x) and out.starts.dtype == np.int64
+    if m <= 250:
+        assert out.starts.tolist() == [0]
+        return
+    assert out.starts[-1] == m - 250 and all(s % 100 == 0 for s in out.starts[:-1])
+    for w, start in zip(out.x, out.starts):
+        np.testing.assert_array_equal(w, whole.x[:, start:start + 250])
 
 
 def test_pipeline_against_a_plain_scipy_chain(backend, records):
@@ -377,6 +401,13 @@ def test_kernel_rejects_misuse_with_exceptions():
         K.medfilt(np.zeros((5, 1)), 4, np.zeros((5, 1)))
     with pytest.raises(ValueError):
         K.windows(np.zeros((5, 1)), 0, 1, True, 0, np.zeros(0, np.float32))
+    win = {"window": 4, "stride": 4}  # 12 samples: 3 windows of 4, [2, 4] floats each
+    with pytest.raises(ValueError, match="starts holds 2 values, the plan cuts 3 windows"):
+        K.run(x, 1, 2, out, fl, starts=np.zeros(2, np.int64), **win)
+    with pytest.raises(TypeError):
+        K.run(x, 1, 2, out, fl, starts=np.zeros(3, np.int32), **win)
+    starts = np.full(3, -1, np.int64)
+    assert K.run(x, 1, 2, out, fl, starts=starts, **win) == 12 and starts.tolist() == [0, 4, 8]
     ro = np.zeros(24, np.float32)
     ro.setflags(write=False)
     with pytest.raises(ValueError):

@@ -9,12 +9,10 @@ copies of the signal files live in a temporary folder.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
 import shutil
-import signal
 import struct
 import time
 import tracemalloc
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import time_limit
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
@@ -215,21 +214,6 @@ _HEADER_LIKE = st.lists(
 
 
 # --------------------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Turn a hang into a failure (SIGALRM; the tests run in the main thread)."""
-    def _raise(signum, frame):
-        raise TimeoutError(f"no result after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _parse_or_record_error(raw: bytes) -> None:
     try:
         hdr = parse_header(raw, "fuzz.hea")
@@ -297,7 +281,7 @@ def test_mutated_headers_beside_real_signals(record_dir, case):
     src, raw = case
     hea = record_dir / src.key / (src.stem + ".hea")
     hea.write_bytes(raw)
-    with _time_limit(20):
+    with time_limit(20):
         _read_or_record_error(hea)
 
 
@@ -312,7 +296,7 @@ def test_mutated_headers_read_as_ecg_have_plausible_values(record_dir, case):
     src, raw = case
     hea = record_dir / src.key / (src.stem + ".hea")
     hea.write_bytes(raw)
-    with _time_limit(20), warnings.catch_warnings():
+    with time_limit(20), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         try:
             sig = read_record(hea)

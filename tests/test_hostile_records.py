@@ -9,11 +9,9 @@ or an allocation the file does not justify. The controls beside them show that r
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import time_limit
 from test_bad_input import _assert_cli_error, _assert_record_error, _check, _copy_ptb, _header_lines, _write_lines
 from wfdb_writer import write_record
 
@@ -38,21 +37,6 @@ CPSC = DATA / "cpsc2018" / "A1980.mat"
 
 pytestmark = pytest.mark.skipif(not (PTB / "00001_lr.hea").exists(), reason=f"real data not found under {DATA}")
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """A read that blocks (a FIFO without a writer) becomes a failure instead of a hung test run."""
-    def _raise(signum, frame):
-        raise TimeoutError(f"still reading after {seconds} s: the reader blocked")
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _set_file_names(hea: Path, name: str) -> None:
@@ -152,11 +136,11 @@ def test_fifo_is_refused_at_once(tmp_path, which):
         hea = victim = tmp_path / "A0001.mat"
     victim.unlink(missing_ok=True)
     os.mkfifo(victim)
-    with _time_limit(10):  # a blocked open() would never return
+    with time_limit(10):  # a blocked open() would never return
         msg = _assert_record_error(hea, "FIFO", "not a regular file")
     if which in ("dat", "cinc-mat"):
         assert "line 2" in msg and victim.name in msg  # the header's line that names it
-    with _time_limit(60):
+    with time_limit(60):
         _assert_cli_error(hea, "FIFO")
 
 
@@ -180,7 +164,7 @@ def test_dev_zero_behind_a_symlink_is_refused(tmp_path, which):
         target.symlink_to("/dev/zero")
     tracemalloc.start()
     try:
-        with _time_limit(10):
+        with time_limit(10):
             with pytest.raises(RecordError) as info:
                 read_record(target)
         peak = tracemalloc.get_traced_memory()[1]
@@ -350,7 +334,7 @@ def test_wfdb_fallback_refuses_fifo_and_escapes_before_wfdb_opens_them(tmp_path)
     _write_lines(hea, [lines[0]] + [ln.replace("00001_lr.dat 16 ", "00001_lr.dat 16:1 ") for ln in lines[1:]])
     (tmp_path / "00001_lr.dat").unlink()
     os.mkfifo(tmp_path / "00001_lr.dat")
-    with _time_limit(10):
+    with time_limit(10):
         _assert_record_error(hea, "line 2", "FIFO")
 
 
@@ -395,7 +379,7 @@ def _refused_quickly(mat: Path, *fragments: str, seconds: float = 1.0, peak_mb: 
     tracemalloc.start()
     t0 = time.process_time()
     try:
-        with _time_limit(120):
+        with time_limit(120):
             msg = _assert_record_error(mat, "damaged MAT file", *fragments)
         elapsed = time.process_time() - t0
         peak = tracemalloc.get_traced_memory()[1]

@@ -287,7 +287,10 @@ def test_repo_has_no_scratch_files():
 
 def test_single_lead_model_takes_a_records_only_lead_or_lead_i(data):
     """A single-lead model (the shipped AF model's lead is the hand-held device's "ECG") accepts a record's only
-    lead, or lead I of a multi-lead record, with a warning; a record with neither is an error naming a model."""
+    lead, or lead I (else II, MLII...) of a multi-lead record, with a warning; a record with no limb lead is an
+    error naming a model."""
+    from dataclasses import replace
+
     from ecgedge.runtime.predictor import conform_leads
 
     one = read_record(data / "physionet2017" / "training2017" / "A00001.hea")
@@ -299,9 +302,12 @@ def test_single_lead_model_takes_a_records_only_lead_or_lead_i(data):
     out, notes = conform_leads(twelve, ("ECG",))
     assert out.leads == ("ECG",) and np.array_equal(out.data[0], twelve.data[twelve.leads.index("I")])
     assert "lead I" in notes[0]
-    mitdb = read_record(data / "wfdb-examples" / "100.hea")  # MLII + V5: two leads, no lead I
+    mitdb = read_record(data / "wfdb-examples" / "100.hea")  # MLII + V5: two leads, no lead I: MLII stands in
+    out, notes = conform_leads(mitdb, ("ECG",))
+    assert out.leads == ("ECG",) and np.array_equal(out.data[0], mitdb.data[0]) and "lead MLII" in notes[0]
+    only_chest = replace(mitdb, leads=("V1", "V5"))  # no limb lead at all
     with pytest.raises(EcgedgeError, match="lacks lead"):
-        conform_leads(mitdb, ("ECG",))
+        conform_leads(only_chest, ("ECG",))
 
 
 def test_former_model_name_still_works():

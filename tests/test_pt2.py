@@ -18,7 +18,8 @@ torch = pytest.importorskip("torch")
 from ecgedge.contract import InputContract  # noqa: E402
 from ecgedge.dsp.pipeline import Preprocessing  # noqa: E402
 from ecgedge.errors import EcgedgeError  # noqa: E402
-from ecgedge.export.pt2 import FORMAT, PT2Engine, export_pt2, read_package_meta  # noqa: E402
+from ecgedge.export.pt2 import export_pt2  # noqa: E402
+from ecgedge.runtime.pt2 import FORMAT, PT2Engine, read_package_meta  # noqa: E402
 from ecgedge.training.models import build_model  # noqa: E402
 
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")

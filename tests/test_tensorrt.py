@@ -1,5 +1,6 @@
 """TensorRT engines.
 
+Building is :mod:`ecgedge.export.tensorrt` (``T``), loading and running :mod:`ecgedge.runtime.trt` (``R``).
 The first part runs everywhere: what happens without TensorRT (an EcgedgeError, never an ImportError), the
 output-path and sidecar logic, the ONNX inspection and the precision plan. The second part needs TensorRT and
 a GPU (skipped otherwise): it builds FP32 and FP16 engines from an exported model and compares them with
@@ -21,6 +22,7 @@ from ecgedge.contract import InputContract
 from ecgedge.dsp.pipeline import Preprocessing
 from ecgedge.errors import EcgedgeError
 from ecgedge.export import tensorrt as T
+from ecgedge.runtime import trt as R
 
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 
@@ -75,7 +77,7 @@ def _own_trust_list(monkeypatch, tmp_path):
 def no_tensorrt(monkeypatch):
     """Make ``import tensorrt`` fail here even where TensorRT is installed."""
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setattr(T, "_LOGGER", None)
+    monkeypatch.setattr(R, "_LOGGER", None)
 
 
 # -- without TensorRT ----------------------------------------------------------------------------------
@@ -102,17 +104,17 @@ def test_missing_tensorrt_is_an_ecgedge_error(no_tensorrt, tmp_path):
     assert not out.exists() and not (tmp_path / "m.engine.json").exists()
     # loading a (trusted) engine without TensorRT: the same clear error (after the sidecar is found)
     out.write_bytes(b"\0" * 16)
-    T._write_sidecar(str(out) + ".json", {"format": T.FORMAT, "contract": _contract().to_dict(),
+    T._write_sidecar(str(out) + ".json", {"format": R.FORMAT, "contract": _contract().to_dict(),
                                            "tensorrt_version": "10.3.0", "input_name": "ecg", "output_name": "logits"})
     with pytest.raises(EcgedgeError, match="TensorRT is not installed"):
-        T.TensorRTEngine(out, trust=True)
+        R.TensorRTEngine(out, trust=True)
 
 
 def _foreign_engine(tmp_path):
     """An engine file with a valid sidecar that this machine's export did not write."""
     out = tmp_path / "foreign.engine"
     out.write_bytes(b"plugin code could live here" * 4)
-    T._write_sidecar(str(out) + ".json", {"format": T.FORMAT, "contract": _contract().to_dict(),
+    T._write_sidecar(str(out) + ".json", {"format": R.FORMAT, "contract": _contract().to_dict(),
                                            "tensorrt_version": "10.3.0", "input_name": "ecg", "output_name": "logits"})
     return out
 
@@ -125,24 +127,24 @@ def test_foreign_engine_is_refused_before_tensorrt_is_touched(tmp_path, monkeypa
     def no_import():
         raise AssertionError("TensorRT was imported for an untrusted engine")
 
-    monkeypatch.setattr(T, "_import_trt", no_import)
+    monkeypatch.setattr(R, "import_trt", no_import)
     with pytest.raises(EcgedgeError) as err:
-        T.TensorRTEngine(out)
+        R.TensorRTEngine(out)
     msg = str(err.value)
     assert "refusing to load a TensorRT engine" in msg and "can run code" in msg and str(out) in msg
     assert "--trust-model" in msg and "export it again here" in msg and "\n" not in msg
     with pytest.raises(AssertionError, match="was imported"):  # trusted: goes on to TensorRT
-        T.TensorRTEngine(out, trust=True)
+        R.TensorRTEngine(out, trust=True)
     # recorded by this machine's export: loads without being asked
     from ecgedge import trust
 
     trust.record(trust.sha256_file(out), "tensorrt", out)
     with pytest.raises(AssertionError, match="was imported"):
-        T.TensorRTEngine(out)
+        R.TensorRTEngine(out)
     # changed after export: refused again
     out.write_bytes(out.read_bytes() + b"!")
     with pytest.raises(EcgedgeError, match="refusing to load"):
-        T.TensorRTEngine(out)
+        R.TensorRTEngine(out)
 
 
 def test_foreign_engine_refused_by_the_cli(tmp_path, data):
@@ -180,14 +182,14 @@ def _fake_tensorrt(version: str, builder_error: bool = True) -> types.ModuleType
 
 
 def test_no_gpu_and_too_old_tensorrt_are_reported(monkeypatch, tmp_path):
-    monkeypatch.setattr(T, "_LOGGER", None)
+    monkeypatch.setattr(R, "_LOGGER", None)
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt("10.3.0"))
     ok, why = T.tensorrt_available()
     assert not ok and "no usable CUDA device" in why and "error: 100" in why
     src = _tiny_onnx(tmp_path / "m.onnx")
     with pytest.raises(EcgedgeError, match="cannot create a builder"):
         T.build_engine(src, tmp_path / "m.engine", contract_json=_contract().to_json())
-    monkeypatch.setattr(T, "_LOGGER", None)
+    monkeypatch.setattr(R, "_LOGGER", None)
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt("8.2.1"))
     ok, why = T.tensorrt_available()
     assert not ok and "too old" in why
@@ -234,11 +236,11 @@ def test_check_output_paths(tmp_path):
 def test_sidecar_round_trip(tmp_path):
     engine = tmp_path / "m.fp16.engine"
     engine.write_bytes(b"plan")
-    meta = {"format": T.FORMAT, "contract": _contract().to_dict(), "tensorrt_version": "10.3.0", "precision": "fp16",
+    meta = {"format": R.FORMAT, "contract": _contract().to_dict(), "tensorrt_version": "10.3.0", "precision": "fp16",
             "profile": {"input": "ecg", "batch": [1, 8, 64], "time": [64, 250, 1000]}, "device": "Orin",
             "input_name": "ecg", "output_name": "logits"}
     T._write_sidecar(str(engine) + ".json", meta)
-    assert T._read_sidecar(engine) == json.loads(json.dumps(meta))
+    assert R._read_sidecar(engine) == json.loads(json.dumps(meta))
     from ecgedge.artifact import read_info  # the torch-free reader the runtime uses
 
     info = read_info(engine)
@@ -248,16 +250,16 @@ def test_sidecar_round_trip(tmp_path):
     side = tmp_path / "m.fp16.engine.json"
     side.write_text(json.dumps({**meta, "format": "ecgedge-pt2"}))
     with pytest.raises(EcgedgeError, match="not 'ecgedge-tensorrt'"):
-        T._read_sidecar(engine)
+        R._read_sidecar(engine)
     side.write_text(json.dumps({k: v for k, v in meta.items() if k != "tensorrt_version"}))
     with pytest.raises(EcgedgeError, match="lacks 'tensorrt_version'"):
-        T._read_sidecar(engine)
+        R._read_sidecar(engine)
     side.write_text("{oops")
     with pytest.raises(EcgedgeError, match="not readable JSON"):
-        T._read_sidecar(engine)
+        R._read_sidecar(engine)
     side.unlink()
     with pytest.raises(EcgedgeError, match="no sidecar"):
-        T._read_sidecar(engine)
+        R._read_sidecar(engine)
 
 
 def test_inspect_onnx(tmp_path):
@@ -380,7 +382,7 @@ def _ort_logits(path, x):
 
 
 def _compare(engine_path, ref_onnx, atol, rtol=0.0):
-    engine = T.TensorRTEngine(engine_path)
+    engine = R.TensorRTEngine(engine_path)
     rng = np.random.default_rng(0)
     for batch in (1, 3):
         for length in (250, 500):
@@ -397,7 +399,7 @@ def test_fp32_engine_matches_onnxruntime(trt, onnx_models):
                           workspace_mb=512, contract_json=_contract().to_json(), force=True)
     assert info["bytes"] > 0 and info["tensorrt_version"] == trt.__version__
     meta = json.loads((d / "m.fp32.engine.json").read_text())
-    assert meta["format"] == T.FORMAT and meta["precision"] == "fp32" and meta["input_name"] == "ecg"
+    assert meta["format"] == R.FORMAT and meta["precision"] == "fp32" and meta["input_name"] == "ecg"
     assert meta["profile"]["min"] == [1, 12, 64] and meta["profile"]["max"] == [8, 12, 1000]
     assert InputContract.from_dict(meta["contract"]) == _contract()
     _compare(d / "m.fp32.engine", fp32, atol=1e-3)
@@ -407,12 +409,12 @@ def test_fp16_engine_from_fp16_onnx(trt, onnx_models):
     d, fp32, fp16 = onnx_models
     info = T.build_engine(fp16, d / "m.fp16.engine", precision="fp16", batch=(1, 4, 8), time=(64, 250, 1000),
                           workspace_mb=512, contract_json=_contract().to_json(), force=True)
-    assert info["strongly_typed"] == (T._version_tuple(trt.__version__)[0] >= 10)
+    assert info["strongly_typed"] == (R.version_tuple(trt.__version__)[0] >= 10)
     _compare(d / "m.fp16.engine", fp32, atol=5e-2, rtol=5e-2)
 
 
 def test_fp16_flag_from_fp32_onnx(trt, onnx_models):
-    if T._version_tuple(trt.__version__)[0] >= 11:
+    if R.version_tuple(trt.__version__)[0] >= 11:
         pytest.skip("TensorRT 11 has no FP16 builder flag (strongly typed only)")
     d, fp32, _ = onnx_models
     info = T.build_engine(fp32, d / "m.fp16flag.engine", precision="fp16", batch=(1, 4, 8), time=(64, 250, 1000),
@@ -428,7 +430,7 @@ def test_engine_checks_shapes_and_versions(trt, onnx_models, tmp_path):
                    contract_json=_contract().to_json())
     with pytest.raises(EcgedgeError, match="already exist"):
         T.build_engine(fp32, path, precision="fp32", contract_json=_contract().to_json())
-    engine = T.TensorRTEngine(path)
+    engine = R.TensorRTEngine(path)
     assert engine.backend in ("torch", "cuda-python")
     with pytest.raises(EcgedgeError, match="outside the engine's profile"):
         engine.run(np.zeros((5, 12, 250), np.float32))
@@ -443,7 +445,7 @@ def test_engine_checks_shapes_and_versions(trt, onnx_models, tmp_path):
     meta = json.loads((tmp_path / "m.engine.json").read_text())
     (tmp_path / "other.engine.json").write_text(json.dumps({**meta, "tensorrt_version": "9.9.9"}))
     with pytest.raises(EcgedgeError, match="not portable"):
-        T.TensorRTEngine(other)
+        R.TensorRTEngine(other)
 
 
 def test_engine_trust_rule(trt, onnx_models, tmp_path, monkeypatch):
@@ -453,8 +455,8 @@ def test_engine_trust_rule(trt, onnx_models, tmp_path, monkeypatch):
     path = tmp_path / "t.engine"
     T.build_engine(fp32, path, precision="fp32", batch=(1, 2, 4), time=(64, 250, 500), workspace_mb=512,
                    contract_json=_contract().to_json())
-    T.TensorRTEngine(path).close()
+    R.TensorRTEngine(path).close()
     monkeypatch.setenv("ECGEDGE_CACHE", str(tmp_path / "other-cache"))
     with pytest.raises(EcgedgeError, match="refusing to load a TensorRT engine"):
-        T.TensorRTEngine(path)
-    T.TensorRTEngine(path, trust=True).close()
+        R.TensorRTEngine(path)
+    R.TensorRTEngine(path, trust=True).close()

@@ -162,6 +162,14 @@ def test_transfer_to_single_lead_af(data, cache):
     assert 0 <= res.metrics["test"]["macro_auroc"] <= 1
 
 
+def test_init_path_is_taken_as_it_is():
+    """`ecgedge train --init PATH` sets transfer.init to PATH itself: a Windows path or a quote in a folder name
+    once went through a TOML string and came back with its backslashes read as escapes or its quotes kept."""
+    for path in (r"C:\runs\new\model.safetensors", 'runs/"quoted"/model.safetensors', "runs/plain.safetensors"):
+        r = load_recipe(REPO / "train" / "physionet2017_af_transfer.toml", ["train.epochs=1"], {"transfer.init": path})
+        assert r.transfer.init == path and r.train.epochs == 1
+
+
 def test_bad_recipes(data, cache, tmp_path):
     with pytest.raises(EcgedgeError, match="unknown key train.epoch"):
         load_recipe(REPO / "train" / "ptbxl_resnet1d18.toml", ["train.epoch=3"])
@@ -206,7 +214,7 @@ def test_init_from_another_architecture_names_the_layers(tmp_path):
     ck = tmp_path / "fcn.safetensors"
     save_checkpoint(ck, build_model("fcn_wang", leads=12, classes=2), arch="fcn_wang", arch_kwargs={},
                     contract=contract, recipe={})
-    r = load_recipe(REPO / "train" / "physionet2017_af_transfer.toml", [f'transfer.init="{ck}"'])
+    r = load_recipe(REPO / "train" / "physionet2017_af_transfer.toml", values={"transfer.init": str(ck)})
     with pytest.raises(EcgedgeError) as e:
         _transfer("resnet1d_wang", r, leads=1, classes=1, fs=100.0, log=lambda m: None)
     msg = str(e.value)

@@ -67,8 +67,8 @@ def _armed(path: Path, marker: Path) -> None:
 
 
 def test_forged_pt2_is_refused_and_its_payload_never_runs(tmp_path, monkeypatch):
-    from ecgedge.export.pt2 import PT2Engine
     from ecgedge.runtime.engines import open_model
+    from ecgedge.runtime.pt2 import PT2Engine
 
     marker = tmp_path / "pwned"
     evil = _forged_pt2(tmp_path, marker)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _kernel as K  # ImportError here is handled by ecgedge.dsp.backend
+
+if getattr(K, "ABI", 1) < 2:  # a build from before run() reported window starts: the loud fallback, not a crash
+    raise ImportError(f"the built kernel ({K.__file__}) is older than this ecgedge; rebuild it (pip install .)")
 from .design import ResamplePlan
 from .reference import NORMS, PADS
 

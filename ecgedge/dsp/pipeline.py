@@ -123,6 +123,10 @@ class Preprocessed:
     flat: np.ndarray  # bool [leads]: the lead had no spread and is all zeros
     repaired: np.ndarray  # bool [leads]: invalid samples were interpolated
     warnings: list[str] = field(default_factory=list)
+    #: int64 [windows]: each window's first sample at the model's rate, as the kernel cut it (None: no windows)
+    starts: np.ndarray | None = None
+    #: samples per lead at the model's rate, before windowing (fewer than a window: the one window is padded)
+    samples: int = 0
 
 
 class Preprocessor:
@@ -174,7 +178,7 @@ class Preprocessor:
     def __call__(self, sig: Signal) -> Preprocessed:
         gather, scale, warnings = self.gather(sig)
         x = self.run(sig.data, sig.fs, gather, scale, name=sig.path or sig.name)
-        return Preprocessed(x.x, x.flat, x.repaired, warnings + x.warnings)
+        return replace(x, warnings=warnings + x.warnings)
 
     def run(self, data: np.ndarray, fs: float, gather: np.ndarray | None = None, scale: np.ndarray | None = None,
             name: str = "<array>") -> Preprocessed:
@@ -196,10 +200,11 @@ class Preprocessor:
         plan, sos, k1, k2, max_gap = self._stages(float(fs))
         s = self.spec
         if self.backend.name == "native":
-            out, flags = self._native_run(data, gather, scale, plan, sos, k1, k2, max_gap, name)
+            out, flags, starts, m = self._native_run(data, gather, scale, plan, sos, k1, k2, max_gap, name)
             flat, repaired = (flags & 1).astype(bool), (flags & 2).astype(bool)
         else:
-            out, flat, repaired = self._reference_run(data, gather, scale, plan, sos, k1, k2, max_gap, name)
+            out, flat, repaired, starts, m = self._reference_run(data, gather, scale, plan, sos, k1, k2, max_gap,
+                                                                 name)
         warnings = []
         if flat.any():
             warnings.append("flat lead(s) set to zero: " + ", ".join(np.array(s.leads)[flat]))
@@ -208,7 +213,7 @@ class Preprocessor:
         if s.norm_scope == "window" and s.norm != "none":
             out, wflat = _normalize_windows(out, s.norm)
             flat = flat | wflat
-        return Preprocessed(out, flat, repaired, warnings)
+        return Preprocessed(out, flat, repaired, warnings, starts, m)
 
     def batch(self, data: np.ndarray, fs: float, gather: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
         """Equal-length records ``[records, channels, samples]`` in one call, on ``threads`` threads.
@@ -259,17 +264,18 @@ class Preprocessor:
         m = plan.out_len(n)
         L = len(gather)
         window, stride = s.window or 0, s.stride or s.window or 1
-        size = m * L if not window else K.window_count(m, window, stride, s.cover_tail) * L * window
-        out = np.empty(size, np.float32)
+        W = K.window_count(m, window, stride, s.cover_tail) if window else 0
+        out = np.empty(W * L * window if window else m * L, np.float32)
         flags = np.zeros(L, np.uint8)
+        starts = np.empty(W, np.int64) if window else None
         try:
             gain = None if (scale == 1.0).all() else np.ascontiguousarray(1.0 / scale)
-            K.run(data, 1, L, out, flags, gather=np.ascontiguousarray(gather, np.int32), gain=gain,
-                  nan_policy=int(s.nan_policy == "interpolate"), max_gap=max_gap, filter_first=s.filter_first,
-                  k1=k1, k2=k2, sos=sos, zero_phase=s.zero_phase, h=None if plan.identity else plan.h,
-                  up=plan.up, down=plan.down, pre_remove=plan.pre_remove,
-                  norm=NORMS[s.norm] if s.norm_scope == "record" else 0, window=window, stride=stride,
-                  cover_tail=s.cover_tail, pad=PADS[s.pad])
+            m = K.run(data, 1, L, out, flags, gather=np.ascontiguousarray(gather, np.int32), gain=gain,
+                      nan_policy=int(s.nan_policy == "interpolate"), max_gap=max_gap,
+                      filter_first=s.filter_first, k1=k1, k2=k2, sos=sos, zero_phase=s.zero_phase,
+                      h=None if plan.identity else plan.h, up=plan.up, down=plan.down, pre_remove=plan.pre_remove,
+                      norm=NORMS[s.norm] if s.norm_scope == "record" else 0, window=window, stride=stride,
+                      cover_tail=s.cover_tail, pad=PADS[s.pad], starts=starts)
         except FloatingPointError as exc:
             raise self._nonfinite_error(str(exc), name) from None
         except ValueError as exc:
@@ -277,7 +283,7 @@ class Preprocessor:
                 raise self._short_error(name, n, sos) from None
             raise EcgedgeError(f"preprocessing failed: {exc}", path=name) from None
         shape = (L, m) if not window else (-1, L, window)
-        return out.reshape(shape), flags
+        return out.reshape(shape), flags, starts, m
 
     def _reference_run(self, data, gather, scale, plan, sos, k1, k2, max_gap, name):
         from . import reference as R
@@ -312,9 +318,12 @@ class Preprocessor:
         flat = np.zeros(x.shape[0], bool)
         if s.norm_scope == "record":
             x, flat = R.normalize(x, s.norm)
+        m = x.shape[1]
         if s.window:
-            return R.windows(x, s.window, s.stride or s.window, s.cover_tail, s.pad), flat, repaired
-        return x.astype(np.float32), flat, repaired
+            stride = s.stride or s.window
+            return (R.windows(x, s.window, stride, s.cover_tail, s.pad), flat, repaired,
+                    R.window_starts(m, s.window, stride, s.cover_tail), m)
+        return x.astype(np.float32), flat, repaired, None, m
 
     def _nonfinite_error(self, detail: str, name: str) -> EcgedgeError:
         import re

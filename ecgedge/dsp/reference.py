@@ -127,6 +127,14 @@ def window_count(n: int, window: int, stride: int, cover_tail: bool) -> int:
     return w
 
 
+def window_starts(n: int, window: int, stride: int, cover_tail: bool) -> np.ndarray:
+    """First sample of each window: every ``stride``, the tail window aligned to the end, one (padded) window
+    at 0 for a record shorter than it. The kernel's ``ee_window_start``."""
+    if n <= window:
+        return np.zeros(1, np.int64)
+    return np.minimum(np.arange(window_count(n, window, stride, cover_tail), dtype=np.int64) * stride, n - window)
+
+
 def windows(x: np.ndarray, window: int, stride: int, cover_tail: bool, pad: str) -> np.ndarray:
     L, n = x.shape
     W = window_count(n, window, stride, cover_tail)
@@ -140,8 +148,7 @@ def windows(x: np.ndarray, window: int, stride: int, cover_tail: bool, pad: str)
             padded = x[:, np.arange(window) % n]
         out[0] = padded
         return out
-    for w in range(W):
-        start = min(w * stride, n - window)
+    for w, start in enumerate(window_starts(n, window, stride, cover_tail)):
         out[w] = x[:, start:start + window]
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EcgedgeError
-from ..leads import normalize_lead
+from ..leads import normalize_lead, single_lead_source
 from .backend import get_backend
 from .design import check_sos, resample_plan
 from .pipeline import Preprocessing, _normalize_windows, unit_scale
@@ -28,7 +28,7 @@ class StreamPreprocessor:
 
     def __init__(self, spec: Preprocessing, fs_in: float, leads_in: tuple[str, ...] | list[str],
                  units_in: tuple[str, ...] | list[str] | None = None, hop: int | None = None,
-                 backend: str | None = None, allow_causal: bool = False) -> None:
+                 backend: str | None = None, allow_causal: bool = False, lead: str | None = None) -> None:
         spec = spec.designed() if spec.band is not None and spec.sos is None else spec
         if spec.window is None:
             raise EcgedgeError("a stream needs a window length", where="preprocessing.window")
@@ -45,10 +45,14 @@ class StreamPreprocessor:
         self.B = get_backend(backend)
         self.fs_in = float(fs_in)
         have = {normalize_lead(n): i for i, n in enumerate(leads_in)}
-        missing = [lead for lead in spec.leads if normalize_lead(lead) not in have]
+        one = single_lead_source(tuple(leads_in), spec.leads, lead, path="stream")
+        #: what reading a stand-in for a single-lead model's lead said (:func:`~ecgedge.leads.single_lead_source`)
+        self.notes = [one[1]] if one and one[1] else []
+        missing = [name for name in spec.leads if normalize_lead(name) not in have] if one is None else []
         if missing:
-            raise EcgedgeError(f"stream lacks lead(s) {', '.join(missing)}", where="leads")
-        self.gather = np.array([have[normalize_lead(lead)] for lead in spec.leads])
+            raise EcgedgeError(f"stream lacks lead(s) {', '.join(missing)} (it has {', '.join(leads_in)})",
+                               where="leads", fix="name its channels with --leads, e.g. --leads I")
+        self.gather = np.array([one[0]] if one else [have[normalize_lead(name)] for name in spec.leads])
         units = list(units_in) if units_in else [spec.units] * len(leads_in)
         self.scale = np.array([unit_scale(units[i], spec.units) or 1.0 for i in self.gather])[:, None]
         self.L = len(spec.leads)

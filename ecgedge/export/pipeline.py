@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..artifact import SIDECAR_SUFFIX
 from ..atomic import atomic_write_text
 from ..errors import EcgedgeError
+from ..kinds import EXPORTED, artefact_name, sidecar_name
 from ..store import sha256_file
 from .quantize import QuantOptions
 
-TARGETS = ("onnx", "tensorrt", "pt2")
+#: What ``--target`` builds: every kind of exported model.
+TARGETS = EXPORTED
 
 
 @dataclass
@@ -220,18 +221,19 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
     if opts.threads:
         torch.set_num_threads(opts.threads)
 
-    names = [f"{name}.fp32.onnx"]
-    if opts.int8:
-        names.append(f"{name}.int8.onnx" if opts.quant.flavour == "cpu" else f"{name}.int8-trt.onnx")
-        if "tensorrt" in opts.targets and opts.quant.flavour == "cpu":
-            names.append(f"{name}.int8-trt.onnx")
+    int8_flavours = ([opts.quant.flavour] + (["tensorrt"] if "tensorrt" in opts.targets
+                                               and opts.quant.flavour == "cpu" else [])) if opts.int8 else []
+    engine_precisions = (["int8"] if opts.int8 else []) + (["fp16"] if opts.fp16 else [])
+    names = [artefact_name(name, "onnx")]
+    names += [artefact_name(name, "onnx", "int8", flavour=f) for f in int8_flavours]
     if opts.fp16:
-        names.append(f"{name}.fp16.onnx")
+        names.append(artefact_name(name, "onnx", "fp16"))
     if "tensorrt" in opts.targets:
-        names += [f"{name}.{p}.engine" for p in (["int8"] if opts.int8 else []) + (["fp16"] if opts.fp16 else [])]
-        names += [n + SIDECAR_SUFFIX for n in names if n.endswith(".engine")]
+        engines = [artefact_name(name, "tensorrt", p) for p in engine_precisions]
+        names += engines + [sidecar_name(n) for n in engines]
     if "pt2" in opts.targets:
-        names += [f"{name}.{opts.pt2_device}.pt2", f"{name}.{opts.pt2_device}.pt2{SIDECAR_SUFFIX}"]
+        pt2_name = artefact_name(name, "pt2", device=opts.pt2_device)
+        names += [pt2_name, sidecar_name(pt2_name)]
     names.append("export_report.json")
 
     with _Staging(out, opts.force) as stage:
@@ -288,22 +290,17 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
             meta32["validation"] = {"macro_auroc": a32, "set": val.description}
             log(f"FP32 on the {val.description}: macro AUROC {a32:.4f}")
         fp32 = E.set_metadata(fp32, meta32)
-        p = stage.path(f"{name}.fp32.onnx")
-        Path(p).write_bytes(fp32)
-        report["artefacts"][f"{name}.fp32.onnx"] = {"precision": "fp32", "bytes": len(fp32), "parity": dmax,
+        fname = artefact_name(name, "onnx")
+        Path(stage.path(fname)).write_bytes(fp32)
+        report["artefacts"][fname] = {"precision": "fp32", "bytes": len(fp32), "parity": dmax,
                                                      **({"validation": meta32["validation"]} if val else {})}
 
         # ---- INT8
-        flavours = []
-        if opts.int8:
-            flavours.append(opts.quant.flavour)
-            if "tensorrt" in opts.targets and opts.quant.flavour == "cpu":
-                flavours.append("tensorrt")
         with Q.workdir() as wd:
-            pre = Q.preprocess(fp32, wd) if flavours else None
-            for flavour in flavours:
+            pre = Q.preprocess(fp32, wd) if int8_flavours else None
+            for flavour in int8_flavours:
                 qo = dataclasses.replace(opts.quant, flavour=flavour)
-                fname = f"{name}.int8.onnx" if flavour == "cpu" else f"{name}.int8-trt.onnx"
+                fname = artefact_name(name, "onnx", "int8", flavour=flavour)
                 t0 = time.perf_counter()
                 keep = list(qo.keep_float)
                 int8 = Q.quantize(pre, calib, qo, wd, keep)
@@ -346,7 +343,8 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
         if opts.fp16:
             fp16 = E.to_fp16(fp32)
             s16 = session(fp16, threads=opts.threads or None)
-            row = _gate_row(f"{name}.fp16.onnx", val.y, p_ref, _eval(s16, val, contract), contract.classes)
+            fname = artefact_name(name, "onnx", "fp16")
+            row = _gate_row(fname, val.y, p_ref, _eval(s16, val, contract), contract.classes)
             log(f"FP16 ONNX: validation macro AUROC {row['macro_auroc']:.4f}, drop {row['drop']:+.4f} "
                 "(evaluated with onnxruntime on this CPU)")
             if row["drop"] > opts.max_drop and not opts.allow_drop:
@@ -356,21 +354,22 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
             meta16 = {**base_meta, "precision": "fp16",
                       "gate": {k: row[k] for k in ("macro_auroc_fp32", "macro_auroc", "drop")}}
             fp16 = E.set_metadata(fp16, meta16)
-            Path(stage.path(f"{name}.fp16.onnx")).write_bytes(fp16)
-            report["artefacts"][f"{name}.fp16.onnx"] = {"precision": "fp16", "bytes": len(fp16), "gate": meta16["gate"]}
+            Path(stage.path(fname)).write_bytes(fp16)
+            report["artefacts"][fname] = {"precision": "fp16", "bytes": len(fp16), "gate": meta16["gate"]}
 
         # ---- TensorRT engines (from the staged ONNX files)
         if "tensorrt" in opts.targets:
             from .tensorrt import build_engine
 
             t_rng = opts.trt_time or (model.min_length, contract.window, 8 * contract.window)
-            for prec in (["int8"] if opts.int8 else []) + (["fp16"] if opts.fp16 else []):
-                src = stage.dir / (f"{name}.int8-trt.onnx" if prec == "int8" else f"{name}.fp16.onnx")
-                eng = stage.path(f"{name}.{prec}.engine")
-                stage.files.append(f"{name}.{prec}.engine{SIDECAR_SUFFIX}")
+            for prec in engine_precisions:
+                src = stage.dir / artefact_name(name, "onnx", prec, flavour="tensorrt")
+                ename = artefact_name(name, "tensorrt", prec)
+                eng = stage.path(ename)
+                stage.files.append(sidecar_name(ename))
                 info = build_engine(str(src), eng, precision=prec, batch=tuple(opts.trt_batch), time=tuple(t_rng),
                                     workspace_mb=opts.trt_workspace_mb, contract_json=contract.to_json(), force=True)
-                report["artefacts"][f"{name}.{prec}.engine"] = {"precision": prec, **(info or {})}
+                report["artefacts"][ename] = {"precision": prec, **(info or {})}
                 log(f"TensorRT {prec} engine built")
 
         # ---- AOTInductor package
@@ -378,9 +377,9 @@ def run_export(ckpt_path: str | os.PathLike[str], opts: ExportOptions, log=print
             from .pt2 import export_pt2
 
             t0 = time.perf_counter()
-            pname = f"{name}.{opts.pt2_device}.pt2"
+            pname = artefact_name(name, "pt2", device=opts.pt2_device)
             pt2 = stage.path(pname)
-            stage.files.append(pname + SIDECAR_SUFFIX)
+            stage.files.append(sidecar_name(pname))
             info = export_pt2(model, torch.from_numpy(np.ascontiguousarray(check_x[:2])), pt2, device=opts.pt2_device,
                               contract_json=contract.to_json(), force=True)
             report["artefacts"][pname] = {"precision": "fp32", **(info or {})}

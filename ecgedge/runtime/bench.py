@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcgedgeError
+from ..kinds import available_engines, engines_for, model_name, suffixes
 
-MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".pt2")
 DEFAULT_BATCHES = (1, 8, 32, 128, 512)
 RECORD_SECONDS = 10.0
 
@@ -66,27 +66,6 @@ class BenchOptions:
     trust_model: bool = False  # load .pt2/.engine files that this machine's export did not write (ecgedge.trust)
 
 
-def _available_engines() -> dict[str, str | None]:
-    """engine -> None if usable here, else why not."""
-    out: dict[str, str | None] = {}
-    try:
-        import onnxruntime as ort
-
-        providers = ort.get_available_providers()
-        out["ort"] = None
-        out["ort-cuda"] = None if "CUDAExecutionProvider" in providers else "onnxruntime has no CUDA provider here"
-    except ImportError:
-        out["ort"] = out["ort-cuda"] = "onnxruntime is not installed"
-    import importlib.util
-
-    out["tensorrt"] = None if importlib.util.find_spec("tensorrt") else "TensorRT is not installed"
-    out["pt2"] = None if importlib.util.find_spec("torch") else "torch is not installed (pip install ecgedge[train])"
-    return out
-
-
-ENGINES_FOR_KIND = {"onnx": ("ort", "ort-cuda"), "tensorrt": ("tensorrt",), "pt2": ("pt2",)}
-
-
 def collect_models(items: list[str] | None) -> list:
     """Model files, folders of them (recursive) and shipped names -> ArtifactInfo list (default: the
     shipped models)."""
@@ -102,9 +81,9 @@ def collect_models(items: list[str] | None) -> list:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in MODEL_SUFFIXES and f.is_file())
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in suffixes() and f.is_file())
             if not found:
-                raise EcgedgeError("folder holds no exported models (.onnx, .engine, .plan, .pt2)", path=item,
+                raise EcgedgeError(f"folder holds no exported models ({', '.join(suffixes())})", path=item,
                                    fix="export a checkpoint first: ecgedge export CKPT --int8")
             paths += found
         else:
@@ -121,16 +100,6 @@ def collect_models(items: list[str] | None) -> list:
                                fix=f"export it first: ecgedge export {path} --int8 --fp16")
         infos.append(info)
     return infos
-
-
-def model_name(info) -> str:
-    """A short name for a model: its file name without the precision and suffix."""
-    stem = Path(info.path).name
-    for suffix in (".int8.onnx", ".fp16.onnx", ".fp32.onnx", ".onnx", ".engine", ".plan", ".pt2"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return stem
 
 
 # ------------------------------------------------------------------------------------------------
@@ -435,12 +404,12 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
     from ..trust import is_recorded, refusal, runs_code, sha256_file
 
     infos = collect_models(models)
-    avail = _available_engines()
+    avail = available_engines()
     rows: list[Row] = []
     held_cache: dict[str, HeldOut | EcgedgeError] = {}
     with tempfile.TemporaryDirectory(prefix="ecgedge-bench-") as tmp:
         for info in infos:
-            name, prec, arch = model_name(info), info.precision, info.meta.get("arch")
+            name, prec, arch = model_name(info.path), info.precision, info.meta.get("arch")
             if opts.precisions and prec not in opts.precisions:
                 continue
             held = None
@@ -464,8 +433,7 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                         held_cache[key] = exc
                         log(f"warning: no accuracy for {name}: {exc}")
                 held = held_cache[key]
-            candidates = ENGINES_FOR_KIND.get(info.kind, ())
-            for eng in candidates:
+            for eng in engines_for(info.kind):
                 if opts.engines and eng not in opts.engines:
                     continue
                 why = avail.get(eng)

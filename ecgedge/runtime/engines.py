@@ -1,9 +1,10 @@
 """Engines: something that turns windows ``[batch, leads, time]`` into logits ``[batch, classes]``.
 
-``ort`` (onnxruntime CPU, the default), ``ort-cuda`` (onnxruntime-gpu), ``tensorrt`` (a serialized engine)
-and ``pt2`` (an AOTInductor package; needs torch). ``auto`` picks by file type and what is installed.
-Only ``pt2`` imports torch. TensorRT engines and ``.pt2`` packages are code, not data: they load only when
-trusted (see :mod:`ecgedge.trust`). Every engine is checked against its contract when it opens.
+``ort`` (onnxruntime CPU, the default), ``ort-cuda`` (onnxruntime-gpu), ``tensorrt`` (a serialized engine,
+:mod:`.trt`) and ``pt2`` (an AOTInductor package, :mod:`.pt2`; needs torch). ``auto`` picks by file kind and
+what is installed; :mod:`ecgedge.kinds` says which engine runs which kind. Only ``pt2`` imports torch.
+TensorRT engines and ``.pt2`` packages are code, not data: they load only when trusted (see
+:mod:`ecgedge.trust`). Every engine is checked against its contract when it opens.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import numpy as np
 
 from ..artifact import ArtifactInfo
 from ..errors import EcgedgeError
-
-ENGINES = ("auto", "ort", "ort-cuda", "tensorrt", "pt2")
+from ..kinds import RUNS, auto_engine, check_engine_name
 
 
 class Engine:
@@ -37,31 +37,6 @@ class OrtEngine(Engine):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.sess.run(None, {self.input: np.ascontiguousarray(x, np.float32)})[0]
-
-
-class TensorRTRuntimeEngine(Engine):
-    name = "tensorrt"
-
-    def __init__(self, path: str, trust: bool = False) -> None:
-        from ..export.tensorrt import TensorRTEngine
-
-        self.impl = TensorRTEngine(path, trust=trust)
-        self.max_batch = int(getattr(self.impl, "max_batch", 1 << 16))
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self.impl.run(np.ascontiguousarray(x, np.float32))
-
-
-class PT2RuntimeEngine(Engine):
-    name = "pt2"
-
-    def __init__(self, path: str, trust: bool = False) -> None:
-        from ..export.pt2 import PT2Engine
-
-        self.impl = PT2Engine(path, trust=trust)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self.impl.run(np.ascontiguousarray(x, np.float32))
 
 
 def open_model(model: str | os.PathLike[str] | None, engine: str = "auto", threads: int | None = None, *,
@@ -107,27 +82,22 @@ def open_engine(info: ArtifactInfo, engine: str = "auto", threads: int | None = 
 
 
 def _open_engine(info: ArtifactInfo, engine: str, threads: int | None, trust_model: bool) -> Engine:
-    if engine not in ENGINES:
-        raise EcgedgeError(f"unknown engine {engine!r}", where="--engine", fix="one of " + ", ".join(ENGINES))
+    check_engine_name(engine)
     kind = info.kind
     if kind == "checkpoint":
         raise EcgedgeError("is a training checkpoint; inference runs exported models", path=info.path,
                            fix=f"export it first: ecgedge export {info.path} --int8")
     if engine == "auto":
-        if kind == "tensorrt":
-            engine = "tensorrt"
-        elif kind == "pt2":
-            engine = "pt2"
-        else:
-            import onnxruntime as ort
-
-            engine = "ort-cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "ort"
-    wants = {"ort": "onnx", "ort-cuda": "onnx", "tensorrt": "tensorrt", "pt2": "pt2"}[engine]
-    if wants != kind:
-        raise EcgedgeError(f"engine {engine} runs {wants} files, this is a {kind} file", path=info.path,
+        engine = auto_engine(kind)
+    if RUNS[engine] != kind:
+        raise EcgedgeError(f"engine {engine} runs {RUNS[engine]} files, this is a {kind} file", path=info.path,
                            where="--engine", fix="use --engine auto")
-    if engine in ("ort", "ort-cuda"):
+    if kind == "onnx":
         return OrtEngine(info.path, engine, threads)
-    if engine == "tensorrt":
-        return TensorRTRuntimeEngine(info.path, trust=trust_model)
-    return PT2RuntimeEngine(os.fspath(info.path), trust=trust_model)
+    if kind == "tensorrt":
+        from .trt import TensorRTEngine
+
+        return TensorRTEngine(info.path, trust=trust_model)
+    from .pt2 import PT2Engine
+
+    return PT2Engine(os.fspath(info.path), trust=trust_model)

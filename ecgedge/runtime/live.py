@@ -9,7 +9,6 @@ cleanly. Memory is constant: the preprocessor keeps only the history its filters
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 import time
@@ -50,11 +49,14 @@ class StreamClassifier:
 
     def __init__(self, model: str | None, fs_in: float, leads_in, units_in=None, *, engine: str = "auto",
                  threads: int = 0, hop: float | None = None, allow_causal: bool = True,
-                 trust_model: bool = False) -> None:
+                 trust_model: bool = False, lead: str | None = None) -> None:
+        from ..leads import check_lead_option
         from .engines import open_model
 
         self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
         self.contract = c = self.info.contract
+        check_lead_option(c.leads, lead)
+        self.lead = lead
         self.fs_in, self.leads_in, self.units_in = fs_in, tuple(leads_in), units_in
         p = c.preprocessing
         _check_rate(float(fs_in), p.band[1] if p.band else None)
@@ -71,12 +73,13 @@ class StreamClassifier:
             self.warnings.append("the model normalises whole records; a stream normalises each window")
         self.samples_in = 0
         self._reset()
+        self.warnings.extend(self.pre.notes)  # the lead a single-lead model reads instead of its own
 
     def _reset(self) -> None:
         from ..dsp.stream import StreamPreprocessor
 
         self.pre = StreamPreprocessor(self.contract.preprocessing, self.fs_in, self.leads_in, self.units_in,
-                                      hop=self.hop, allow_causal=self.allow_causal)
+                                      hop=self.hop, allow_causal=self.allow_causal, lead=self.lead)
         self.t0_model = self.samples_in * self.contract.fs / self.fs_in
         # the raw input (model leads, mV) of the last window and a hop, for each window's quality verdict: the
         # preprocessor holds NaNs at the last valid value and filters, which would hide what the gate looks for
@@ -146,41 +149,6 @@ class StreamClassifier:
         return self._rows(*self.pre.flush(), time.monotonic())
 
 
-class StreamWriter:
-    def __init__(self, out: IO[str], fmt: str, classes: tuple[str, ...]) -> None:
-        if fmt not in ("table", "jsonl", "json", "csv"):
-            raise EcgedgeError(f"unknown format {fmt!r}", where="--format", fix="table, jsonl or csv")
-        self.out, self.fmt, self.classes = out, "jsonl" if fmt == "json" else fmt, classes
-        if self.fmt == "csv":
-            out.write(",".join(["t_s", *classes, "positive", "latency_ms", "event", "quality"]) + "\n")
-        elif self.fmt == "table":
-            out.write(f"{'t (s)':>9} " + " ".join(f"{c:>8}" for c in classes) + "  latency  positive\n")
-        out.flush()
-
-    def write(self, r: StreamRow) -> None:
-        pos = [c for c, d in zip(self.classes, r.decisions) if d] if r.decisions is not None else []
-        quality = r.quality.summary() if r.quality is not None else ""
-        if self.fmt == "jsonl":
-            d = {"t": round(r.t, 4), "event": r.event or None}
-            if r.probabilities is not None:
-                d.update({c: round(float(p), 6) for c, p in zip(self.classes, r.probabilities)})
-                d.update(positive=pos, latency_ms=round(r.latency_ms, 3), quality=quality or None)
-            self.out.write(json.dumps(d) + "\n")
-        elif self.fmt == "csv":
-            probs = [f"{p:.6g}" for p in r.probabilities] if r.probabilities is not None else [""] * len(self.classes)
-            lat = f"{r.latency_ms:.3f}" if r.probabilities is not None else ""
-            cells = [f"{r.t:.4f}", *probs, ";".join(pos), lat, r.event, quality]
-            quoted = ('"' + c.replace('"', '""') + '"' if "," in c or '"' in c else c for c in cells)  # CSV quoting
-            self.out.write(",".join(quoted) + "\n")
-        elif r.probabilities is None:
-            self.out.write(f"{r.t:>9.2f} --- {r.event} ---\n")
-        else:
-            probs = " ".join(f"{p:>8.3f}" for p in r.probabilities)
-            said = quality if r.quality is not None and not r.quality.ok else ", ".join(pos) or "-"
-            self.out.write(f"{r.t:>9.2f} {probs}  {r.latency_ms:5.1f} ms  {said}\n")
-        self.out.flush()
-
-
 class PoorSignalLog:
     """Warnings on stderr when the signal turns poor (with the reasons) and when it is fit again, and a count at the
     end: one line per change, not per window, so that a long stretch of a lead off does not flood the terminal."""
@@ -213,14 +181,16 @@ class PoorSignalLog:
 
 def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", threads: int = 0,
                hop: float | None = None, fmt: str = "table", output: str | None = None, allow_causal: bool = True,
-               source_options: dict | None = None, trust_model: bool = False) -> int:
+               source_options: dict | None = None, trust_model: bool = False, lead: str | None = None) -> int:
     """The CLI's stream mode; returns the exit code (0, or 1 when the source failed)."""
     from ..atomic import LiveOutput, check_output, remove_stale_leftovers
     from ..streams import open_source
     from .latency import LatencySummary
+    from .report import Writer, check_format
 
+    check_format(fmt)  # before the source is opened and the model loaded
     if output:
-        check_output(output)  # before the source is opened and the model loaded
+        check_output(output)
         remove_stale_leftovers(output)
     source = open_source(spec, **(source_options or {}))
     # latencies as a bounded summary: a list grew by a row's worth of memory per output, all day long
@@ -229,13 +199,13 @@ def run_stream(spec: str, *, model: str | None = None, engine: str = "auto", thr
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         clf = StreamClassifier(model, source.fs, source.leads, source.units, engine=engine, threads=threads, hop=hop,
-                               allow_causal=allow_causal, trust_model=trust_model)
+                               allow_causal=allow_causal, trust_model=trust_model, lead=lead)
         for w in clf.warnings:
-            print(f"note: {w}", file=sys.stderr)
+            print(f"warning: {w}", file=sys.stderr)
         # -o: an existing file stays as it is until the first result arrives (then it is replaced, keeping its
         # mode; a symlink is written through); see LiveOutput
         fh = stack.enter_context(LiveOutput(output)) if output else sys.stdout
-        writer = StreamWriter(fh, fmt, clf.contract.classes)
+        writer = Writer(fh, fmt, clf.contract.classes, stream=True)
         print(f"streaming {source.name}: {source.fs:g} Hz, leads {', '.join(source.leads)}; model "
               f"{clf.info.path} ({clf.engine.name}), window {clf.contract.window / clf.contract.fs:g} s, "
               f"hop {clf.hop / clf.contract.fs:g} s", file=sys.stderr)

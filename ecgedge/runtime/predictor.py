@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EcgedgeError
-from ..leads import normalize_lead
+from ..errors import EcgedgeError, OptionError
+from ..leads import check_lead_option, normalize_lead, single_lead_source
 from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
@@ -112,39 +112,31 @@ _DERIVE = {
 }
 
 
-def _single_lead_source(leads) -> str | None:
-    """The documented substitute for a single-lead model's lead: the record's only lead, or else its lead I."""
-    return leads[0] if len(leads) == 1 else "I" if "I" in leads else None
-
-
 def _model_hint(leads) -> str:
     """The fix for a record whose leads a model lacks: a shipped model that fits, if there is one."""
     from ..zoo import shipped
 
     def fits_model(needed) -> bool:
-        if len(needed) == 1:
-            return needed[0] in leads or _single_lead_source(leads) is not None
-        return set(needed) <= set(leads)
+        return single_lead_source(leads, needed) is not None or set(needed) <= set(leads)
 
     fits = [name for name, card in shipped().items() if fits_model(card["contract"]["preprocessing"]["leads"])]
     hint = f", e.g. the shipped {' or '.join(f'--model {n}' for n in fits)}" if fits else ""
     return f"use a model trained on the leads this record has{hint}; `ecgedge info MODEL` lists a model's leads"
 
 
-def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
-    """``sig`` with every lead in ``needed`` present: limb leads derived from I and II where missing."""
+def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True, lead: str | None = None):
+    """``sig`` with every lead in ``needed`` present: limb leads derived from I and II where missing; for a
+    single-lead model, the one lead :func:`~ecgedge.leads.single_lead_source` picks (``lead``: ``--lead``)."""
+    src = single_lead_source(sig.leads, needed, lead, path=sig.path or sig.name)
+    if src is not None:
+        i, note = src
+        one = replace(sig, data=sig.data[i:i + 1], leads=(normalize_lead(needed[0]),),
+                      units=tuple(sig.units[i:i + 1]) or ("mV",))
+        return one, [note] if note else []
     have = set(sig.leads)
     missing = [lead for lead in needed if normalize_lead(lead) not in have]
     if not missing:
         return sig, []
-    src = _single_lead_source(sig.leads) if len(needed) == 1 else None
-    if src is not None:
-        # A single-lead model (e.g. trained on a hand-held device's lead I-like "ECG" channel)
-        i = sig.leads.index(src)
-        one = replace(sig, data=sig.data[i:i + 1], leads=(normalize_lead(needed[0]),),
-                      units=tuple(sig.units[i:i + 1]) or ("mV",))
-        why = "its only lead" if sig.n_leads == 1 else "lead I"
-        return one, [f"single-lead model: its lead {needed[0]!r} is the record's {why} ({src!r})"]
     derivable = [m for m in missing if m in _DERIVE and all(s in have for s in _DERIVE[m][0])]
     if not allow_derived or len(derivable) != len(missing):
         hard = [m for m in missing if m not in derivable] if allow_derived else missing
@@ -164,7 +156,7 @@ def conform_leads(sig, needed: tuple[str, ...], allow_derived: bool = True):
     return out, [f"lead(s) {', '.join(derivable)} derived from I and II (Einthoven/Goldberger)"]
 
 
-def conform(sig, contract):
+def conform(sig, contract, lead: str | None = None):
     """``sig`` checked against and completed for the contract (rate high enough for the band, every lead
     present or derivable); returns it and the warnings. Preprocessing (resampling, filtering,
     normalisation, windows) is the kernel's, after this."""
@@ -175,7 +167,7 @@ def conform(sig, contract):
             f"sampled at {sig.fs:g} Hz, which cannot hold the {hi:g} Hz that the model's band-pass keeps "
             f"(needs more than {2 * hi:g} Hz)", path=sig.path or sig.name, where="fs",
             fix="use a model trained with a lower band edge or a recording at a higher rate")
-    return conform_leads(sig, contract.leads, bool(contract.extra.get("derive_limb_leads", True)))
+    return conform_leads(sig, contract.leads, bool(contract.extra.get("derive_limb_leads", True)), lead)
 
 
 def quality_gate(sig, contract, had: tuple[str, ...]):
@@ -190,7 +182,7 @@ def quality_gate(sig, contract, had: tuple[str, ...]):
     names = [normalize_lead(lead) for lead in contract.leads]
     idx = [sig.leads.index(n) for n in names]
     scale = [unit_scale(sig.units[i] if i < len(sig.units) else "mV") or 1.0 for i in idx]
-    derived = [n for n in names if n not in had and n in _DERIVE]
+    derived = [n for n in names if n not in had and n in _DERIVE] if len(names) > 1 else []  # one lead: read
     rows = sig.data if idx == list(range(sig.n_leads)) else sig.data[idx]  # no copy when the order is the model's
     q = assess(rows, sig.fs, names, scale=scale, skip=derived)
     poor = set(q.faults)
@@ -208,10 +200,12 @@ def quality_gate(sig, contract, had: tuple[str, ...]):
                                         "(Einthoven/Goldberger)"]
 
 
-def prepare_record(item, contract, pre, gate: bool = True) -> tuple[Prediction, np.ndarray | None]:
+def prepare_record(item, contract, pre, gate: bool = True, lead: str | None = None
+                   ) -> tuple[Prediction, np.ndarray | None]:
     """Read (if a path) and preprocess one record for ``contract`` with the Preprocessor ``pre``: its Prediction
     shell and its windows ``[n, leads, window]`` (or the Prediction with ``error`` set and None). ``gate``: judge
-    the raw signal's quality first (:func:`quality_gate`)."""
+    the raw signal's quality first (:func:`quality_gate`). ``lead``: a single-lead model's lead (``--lead``); a
+    record without it raises :class:`~ecgedge.errors.OptionError` (the option is wrong, not the record)."""
     from ..signal import Signal
 
     name = item.name if isinstance(item, Signal) else Path(os.fspath(item)).stem
@@ -227,23 +221,21 @@ def prepare_record(item, contract, pre, gate: bool = True) -> tuple[Prediction, 
         pred.warnings.extend(sig.warnings)
         pred.duration, pred.fs, pred.leads = sig.duration, sig.fs, sig.leads
         had = sig.leads
-        sig, notes = conform(sig, contract)
+        sig, notes = conform(sig, contract, lead)
         pred.warnings.extend(notes)
         if gate:
             sig, pred.quality, notes = quality_gate(sig, contract, had)
             pred.warnings.extend(notes)
         out = pre(sig)
         pred.warnings.extend(out.warnings)
-        x = out.x
         p = contract.preprocessing
-        n_model = int(round(sig.n_samples * p.fs / sig.fs))
-        if n_model < p.window:
+        if out.samples < p.window:
             pred.warnings.append(f"record is {sig.duration:.2f} s, shorter than the model's "
                                  f"{p.window / p.fs:g}-s window: padded ({p.pad})")
-        stride = p.stride or p.window
-        starts = np.minimum(np.arange(len(x)) * stride, max(n_model - p.window, 0)) / p.fs
-        pred.window_starts = starts
-        return pred, x
+        pred.window_starts = out.starts / p.fs  # where the kernel cut each window, in seconds
+        return pred, out.x
+    except OptionError:
+        raise
     except EcgedgeError as exc:
         pred.error = str(exc)
     except (OSError, ValueError, MemoryError) as exc:  # unreadable file system objects, absurd sizes
@@ -261,13 +253,16 @@ class Predictor:
     """``Predictor(model).predict(path_or_signal)``; ``predict_many(paths)`` for folders.
 
     ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default.
-    ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write."""
+    ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write.
+    ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule)."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
                  batch: int = 256, workers: int | None = None, backend: str | None = None,
-                 trust_model: bool = False, quality_gate: bool = True) -> None:
+                 trust_model: bool = False, quality_gate: bool = True, lead: str | None = None) -> None:
         self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
         self.contract = self.info.contract
+        check_lead_option(self.contract.leads, lead)
+        self.lead = lead
         from ..dsp import Preprocessor
 
         self.pre = Preprocessor(self.contract.preprocessing, backend=backend)
@@ -283,7 +278,7 @@ class Predictor:
     # -- one record -------------------------------------------------------------------------------
     def prepare(self, item) -> tuple[Prediction, np.ndarray | None]:
         """Read (if a path) and preprocess one record: its Prediction shell and its windows (or an error)."""
-        return prepare_record(item, self.contract, self.pre, self.quality_gate)
+        return prepare_record(item, self.contract, self.pre, self.quality_gate, self.lead)
 
     def _finish(self, pred: Prediction, logits: np.ndarray) -> Prediction:
         wp = probabilities(logits, self.contract.multilabel)

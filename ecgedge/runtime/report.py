@@ -1,4 +1,5 @@
-"""Writing predictions as they arrive: a readable table, JSON, JSON lines or CSV; PNG plots per record."""
+"""Writing results as they arrive, for records and for streams alike: one :class:`Writer`, one list of
+:data:`FORMATS` (a readable table, JSON, JSON lines, CSV); PNG plots per record."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -17,65 +19,56 @@ from .predictor import Prediction
 FORMATS = ("table", "json", "jsonl", "csv")
 
 
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise EcgedgeError(f"unknown format {fmt!r}", where="--format", fix="one of " + ", ".join(FORMATS))
+    return fmt
+
+
 def _f(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ";".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
 class Writer:
-    """Streams rows to ``out``; call :meth:`write` per prediction and :meth:`close` at the end."""
+    """Writes rows to ``out`` as they come: :meth:`write` per result (a :class:`Prediction` of a record, or with
+    ``stream=True`` a :class:`~ecgedge.runtime.live.StreamRow`), :meth:`close` at the end. ``timeline``: a
+    record's windows as rows of their own. A stream writes ``json`` as JSON lines: it has no end to close an
+    array at."""
 
-    def __init__(self, out: IO[str], fmt: str, classes: tuple[str, ...], timeline: bool = False) -> None:
-        if fmt not in FORMATS:
-            raise EcgedgeError(f"unknown format {fmt!r}", where="--format", fix="one of " + ", ".join(FORMATS))
-        self.out, self.fmt, self.classes, self.timeline = out, fmt, classes, timeline
+    def __init__(self, out: IO[str], fmt: str, classes: tuple[str, ...], timeline: bool = False, *,
+                 stream: bool = False) -> None:
+        check_format(fmt)
+        self.rows = _StreamRows(classes) if stream else _RecordRows(classes, timeline)
+        self.out, self.fmt = out, "jsonl" if stream and fmt == "json" else fmt
         self.n = self.json_rows = 0
-        self.cols = ["record", *(["window", "start_s"] if timeline else []), *classes, "positive", "windows",
-                     "quality", "quality_score", "warnings", "error", "path"]
-        if fmt == "csv":
+        if self.fmt == "csv":
             self.csv = csv.writer(out, lineterminator="\n")
-            self.csv.writerow(self.cols)
-        elif fmt == "json":
+            self.csv.writerow(self.rows.columns)
+        elif self.fmt == "json":
             out.write("[")
-        elif fmt == "table":
-            w = max(12, *(len(c) for c in classes))
-            self.w = w
-            self.name_w = 24
-            out.write(f"{'record':<{self.name_w}} " + " ".join(f"{c:>{w}}" for c in classes) + "  windows  positive\n")
+        elif self.fmt == "table":
+            out.write(self.rows.table_header() + "\n")
+        out.flush()
 
-    def _rows(self, p: Prediction) -> list[dict]:
-        base = p.as_dict()
-        rows = [base]
-        if self.timeline and p.ok:
-            for k, (start, probs) in enumerate(zip(p.window_starts, p.window_probabilities)):
-                rows.append({"record": p.name, "window": k, "start_s": _f(start),
-                             **{c: _f(v) for c, v in zip(self.classes, probs)}, "path": p.path})
-        return rows
-
-    def write(self, p: Prediction) -> None:
+    def write(self, item) -> None:
         self.n += 1
         if self.fmt == "table":
-            name = p.name if len(p.name) <= self.name_w else "…" + p.name[-(self.name_w - 1):]
-            if p.ok:
-                probs = " ".join(f"{v:>{self.w}.3f}" for v in p.probabilities)
-                pos = ", ".join(c for c, yes in zip(self.classes, p.decisions) if yes) or "-"
-                if p.quality is not None and not p.quality.ok:
-                    pos = p.quality.summary()  # no class decided: say why instead
-                self.out.write(f"{name:<{self.name_w}} {probs}  {p.n_windows:>7}  {pos}\n")
-                for w in p.warnings:
-                    self.out.write(f"{'':<{self.name_w}} warning: {w}\n")
-                if self.timeline:
-                    for start, probs in zip(p.window_starts, p.window_probabilities):
-                        row = " ".join(f"{v:>{self.w}.3f}" for v in probs)
-                        at = f"  @ {start:.2f} s"
-                        self.out.write(f"{at:<{self.name_w}} {row}\n")
-            else:
-                self.out.write(f"{name:<{self.name_w}} error: {p.error}\n")
-            return
-        for row in self._rows(p):
-            if self.fmt == "csv":
-                self.csv.writerow([_cell(row.get(c)) for c in self.cols])
-            else:
-                text = json.dumps({k: (_f(v) if isinstance(v, float) else v) for k, v in row.items()})
+            self.out.writelines(line + "\n" for line in self.rows.table(item))
+        elif self.fmt == "csv":
+            self.csv.writerows(self.rows.cells(item))
+        else:
+            for d in self.rows.dicts(item):
+                text = json.dumps(d)
                 if self.fmt == "json":
                     self.out.write(("\n " if not self.json_rows else ",\n ") + text)
                     self.json_rows += 1
@@ -89,14 +82,89 @@ class Writer:
         self.out.flush()
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return ";".join(str(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+class _RecordRows:
+    """A record's row (and with ``timeline`` one per window) in each format."""
+
+    def __init__(self, classes: tuple[str, ...], timeline: bool) -> None:
+        self.classes, self.timeline = classes, timeline
+        self.columns = ["record", *(["window", "start_s"] if timeline else []), *classes, "positive", "windows",
+                        "quality", "quality_score", "warnings", "error", "path"]
+        self.w = max(12, *(len(c) for c in classes))
+        self.name_w = 24
+
+    def _rows(self, p: Prediction) -> list[dict]:
+        rows = [p.as_dict()]
+        if self.timeline and p.ok:
+            for k, (start, probs) in enumerate(zip(p.window_starts, p.window_probabilities)):
+                rows.append({"record": p.name, "window": k, "start_s": _f(start),
+                             **{c: _f(v) for c, v in zip(self.classes, probs)}, "path": p.path})
+        return rows
+
+    def dicts(self, p: Prediction) -> Iterator[dict]:
+        for row in self._rows(p):
+            yield {k: (_f(v) if isinstance(v, float) else v) for k, v in row.items()}
+
+    def cells(self, p: Prediction) -> Iterator[list[str]]:
+        for row in self._rows(p):
+            yield [_cell(row.get(c)) for c in self.columns]
+
+    def table_header(self) -> str:
+        return f"{'record':<{self.name_w}} " + " ".join(f"{c:>{self.w}}" for c in self.classes) + "  windows  positive"
+
+    def table(self, p: Prediction) -> Iterator[str]:
+        name = p.name if len(p.name) <= self.name_w else "…" + p.name[-(self.name_w - 1):]
+        if not p.ok:
+            yield f"{name:<{self.name_w}} error: {p.error}"
+            return
+        probs = " ".join(f"{v:>{self.w}.3f}" for v in p.probabilities)
+        pos = ", ".join(c for c, yes in zip(self.classes, p.decisions) if yes) or "-"
+        if p.quality is not None and not p.quality.ok:
+            pos = p.quality.summary()  # no class decided: say why instead
+        yield f"{name:<{self.name_w}} {probs}  {p.n_windows:>7}  {pos}"
+        for w in p.warnings:
+            yield f"{'':<{self.name_w}} warning: {w}"
+        if self.timeline:
+            for start, probs in zip(p.window_starts, p.window_probabilities):
+                row = " ".join(f"{v:>{self.w}.3f}" for v in probs)
+                at = f"  @ {start:.2f} s"
+                yield f"{at:<{self.name_w}} {row}"
+
+
+class _StreamRows:
+    """A stream's row per window (or per gap or reconnect) in each format."""
+
+    def __init__(self, classes: tuple[str, ...]) -> None:
+        self.classes = classes
+        self.columns = ["t_s", *classes, "positive", "latency_ms", "event", "quality"]
+
+    def _positive(self, r) -> list[str]:
+        return [c for c, d in zip(self.classes, r.decisions) if d] if r.decisions is not None else []
+
+    def dicts(self, r) -> Iterator[dict]:
+        d = {"t": round(r.t, 4), "event": r.event or None}
+        if r.probabilities is not None:
+            d.update({c: round(float(p), 6) for c, p in zip(self.classes, r.probabilities)})
+            d.update(positive=self._positive(r), latency_ms=round(r.latency_ms, 3),
+                     quality=(r.quality.summary() if r.quality is not None else "") or None)
+        yield d
+
+    def cells(self, r) -> Iterator[list[str]]:
+        probs = [f"{p:.6g}" for p in r.probabilities] if r.probabilities is not None else [""] * len(self.classes)
+        lat = f"{r.latency_ms:.3f}" if r.probabilities is not None else ""
+        quality = r.quality.summary() if r.quality is not None else ""
+        yield [f"{r.t:.4f}", *probs, ";".join(self._positive(r)), lat, r.event, quality]
+
+    def table_header(self) -> str:
+        return f"{'t (s)':>9} " + " ".join(f"{c:>8}" for c in self.classes) + "  latency  positive"
+
+    def table(self, r) -> Iterator[str]:
+        if r.probabilities is None:
+            yield f"{r.t:>9.2f} --- {r.event} ---"
+            return
+        probs = " ".join(f"{p:>8.3f}" for p in r.probabilities)
+        said = (r.quality.summary() if r.quality is not None and not r.quality.ok
+                else ", ".join(self._positive(r)) or "-")
+        yield f"{r.t:>9.2f} {probs}  {r.latency_ms:5.1f} ms  {said}"
 
 
 def plot_record(pred: Prediction, folder: str | os.PathLike[str]) -> str:

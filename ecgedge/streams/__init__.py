@@ -52,8 +52,8 @@ _RECORD_EXTS = (".hea", ".dat", ".mat")
 _LAZY = {"FileReplay": "wfdb", "RawStream": "raw", "open_stdin": "raw", "SerialSource": "serial",
          "BrainFlowSource": "brainflow", "LSLSource": "lsl"}
 
-# Options each kind of source takes (after aliases), and the ones it cannot do without.
-_ALIASES = {"baudrate": "baud", "max_retries": "retries", "board": "board_id", "type": "stream_type"}
+# Options each kind of source takes, named as the CLI names them (after aliases), and the ones it cannot do without.
+_ALIASES = {"board": "board_id", "type": "stream_type"}
 _ACCEPTS = {
     "file": {"realtime", "speed", "chunk_seconds"},
     "stdin": {"fs", "leads", "dtype", "gain", "baseline", "chunk_samples"},

@@ -208,8 +208,10 @@ def recipe_from_dict(d: dict, path: str = "") -> Recipe:
     return r
 
 
-def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Recipe:
-    """Read a recipe file and apply ``key=value`` overrides (dotted keys, e.g. ``train.epochs=3``)."""
+def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None,
+                values: dict[str, Any] | None = None) -> Recipe:
+    """Read a recipe file and apply ``key=value`` overrides (dotted keys, e.g. ``train.epochs=3``; the value read
+    as TOML, else as text), then ``values`` (dotted keys to values as they are, e.g. a path from ``--init``)."""
     path = os.fspath(path)
     p = Path(path)
     if not p.exists():
@@ -230,14 +232,21 @@ def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise EcgedgeError(f"--set needs key=value, not {item!r}", where="--set")
-        parts = key.strip().split(".")
-        target = d
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise EcgedgeError(f"--set {key}: {part} is not a section", where="--set")
-        target[parts[-1]] = _parse_value(value.strip())
+        _set(d, key.strip(), _parse_value(value.strip()))
+    for key, value in (values or {}).items():
+        _set(d, key, value)
     return recipe_from_dict(d, str(p)).validate()
+
+
+def _set(d: dict, key: str, value: Any) -> None:
+    """``d[a][b] = value`` for the dotted ``key`` ``a.b``."""
+    parts = key.split(".")
+    target = d
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise EcgedgeError(f"--set {key}: {part} is not a section", where="--set")
+    target[parts[-1]] = value
 
 
 def _parse_value(text: str) -> Any:

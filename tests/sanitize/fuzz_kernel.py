@@ -73,18 +73,21 @@ for it in range(iterations):
               h=h, up=up, down=down, pre_remove=pre, norm=int(rng.integers(0, 5)), window=window, stride=stride,
               cover_tail=cover, pad=int(rng.integers(0, 3)),
               invalid=int(rng.integers(-5, 5)) if dtype in (np.int16, np.int32) and rng.random() < 0.3 else None)
+    W = 0
     if window:
         W = 1 if m <= window else 1 + (m - window) // stride + (1 if cover and (m - window) % stride else 0)
         size = W * L * window
     else:
         size = m * L
+    starts = np.full(W, -1, np.int64)
     out = np.empty(size, np.float32)
     flags = np.zeros(L, np.uint8)
     if C < L and gather is None:
         continue
     try:
-        K.run(src, layout, L, out, flags, **kw)
+        K.run(src, layout, L, out, flags, starts=starts, **kw)
         assert np.isfinite(out).all(), "non-finite output"
+        assert ((starts >= 0) & (starts <= max(m - window, 0))).all(), "window start outside the record"
     except (ValueError, FloatingPointError):
         pass  # too short for filtfilt, or non-finite input by policy: fine, as long as nothing broke
     if it % 5 == 0:
@@ -151,6 +154,7 @@ for it in range(iterations):
                2.0, None, -1, -1, None)
     # misuse: wrong sizes, types, flags; must raise, never touch memory
     expect((ValueError, TypeError), K.run, src, layout, L, np.empty(max(size - 1, 0), np.float32), flags, **kw)
+    expect((ValueError, TypeError), K.run, src, layout, L, out, flags, starts=np.zeros(W + 1, np.int64), **kw)
     expect((ValueError, TypeError, IndexError), K.run, src, layout, L, out, flags,
            gather=np.full(L, C + 3, np.int32))
     expect((ValueError, TypeError), K.sosfilt, x, np.ones(5), np.zeros((2, L)))
