@@ -12,25 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import InputContract
 from ..errors import EcgedgeError
-
-
-@dataclass
-class EvalSet:
-    x: np.ndarray  # float32 [windows, leads, window]
-    owner: np.ndarray  # record position of each window
-    y: np.ndarray  # [records, classes] targets
-    description: str
-
-    @property
-    def records(self) -> int:
-        return int(self.y.shape[0])
+from ..runtime.evalset import EvalSet, from_store
 
 
 def _same_preprocessing(contract: InputContract, store_prep: dict) -> list[str]:
@@ -47,7 +35,7 @@ def _same_preprocessing(contract: InputContract, store_prep: dict) -> list[str]:
 def training_data(ckpt_meta: dict, contract: InputContract, *, calib_size: int, seed: int = 0,
                   need_val: bool = True, log=print) -> tuple[np.ndarray, EvalSet | None]:
     """Calibration crops from the training split and the validation set of the checkpoint's recipe."""
-    from ..training.data import crop_batch, eval_windows, labels, make_split, open_store
+    from ..training.data import crop_batch, labels, make_split, open_store
     from ..training.recipe import recipe_from_dict
 
     recipe = recipe_from_dict(ckpt_meta.get("recipe") or {})
@@ -76,12 +64,10 @@ def training_data(ckpt_meta: dict, contract: InputContract, *, calib_size: int, 
     log(f"calibration: {len(calib)} random windows from the training split ({split.description})")
     val = None
     if need_val:
-        stride = contract.preprocessing.stride or contract.window
-        x, owner = eval_windows(store, split.val, contract.window, stride)
-        val = EvalSet(x.astype(np.float32), owner, y[split.val],
-                      f"validation split of {recipe.data.dataset}"
-                      f"{'/' + store.manifest.get('task', '') if store.manifest.get('task') else ''}: "
-                      f"{len(split.val)} records, {len(x)} windows")
+        task = store.manifest.get("task")
+        val = from_store(store, split.val, y[split.val], contract.preprocessing,
+                         f"validation split of {recipe.data.dataset}{'/' + task if task else ''}")
+        val.description += f": {len(split.val)} records, {len(val.x)} windows"
     return calib, val
 
 

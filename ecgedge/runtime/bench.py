@@ -30,14 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EcgedgeError
 from ..kinds import available_engines, engines_for, model_name, suffixes
+from .evalset import EvalSet, from_records
 
 DEFAULT_BATCHES = (1, 8, 32, 128, 512)
 RECORD_SECONDS = 10.0
@@ -107,37 +107,26 @@ def collect_models(items: list[str] | None) -> list:
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class HeldOut:
-    description: str
-    names: list[str]
-    y: np.ndarray  # [records, classes] 0/1
-    windows: np.ndarray | None  # [n, leads, window] float32
-    owner: np.ndarray  # [n] record index
-    failed: list[str] = field(default_factory=list)
-
-
 def _heldout_records(contract, opts: BenchOptions):
     """(description, [(name, path, labels)]) for this contract's held-out records."""
     from ..datasets import DATASETS, load_dataset
+    from ..datasets.registry import labelled
 
     held = (contract.extra or {}).get("heldout") or {}
     name = opts.data or held.get("dataset") or contract.dataset
     if not name:
         raise EcgedgeError("the model does not say which data set it was trained on", where="contract.dataset",
                            fix="give --data DATASET or --data FOLDER --labels CSV, or --no-accuracy")
-    if name in DATASETS and name != "folder":
+    known = [d for d in labelled() if d != "folder"]
+    if name in known:
         task = held.get("task") if held.get("dataset") == name else None
-        if task is None and contract.task in DATASETS[name][1]:
+        if task is None and contract.task in DATASETS[name].tasks:
             task = contract.task
-        fs = None
-        if name == "ptbxl":
-            fs = 100 if contract.fs <= 100 else 500
-        ds = load_dataset(name, task=task, fs=fs)
+        ds = load_dataset(name, task=task, fs=DATASETS[name].files_rate(contract.fs))
     else:
         if not Path(name).is_dir():
             raise EcgedgeError(f"--data {name!r} is neither a known data set nor a folder", where="--data",
-                               fix="one of " + ", ".join(d for d in DATASETS if d != "folder") + ", or a folder")
+                               fix="one of " + ", ".join(known) + ", or a folder")
         ds = load_dataset("folder", name, labels=opts.labels)
     folds = opts.folds or tuple(held.get("test_folds") or ()) or (10,)
     recs = [r for r in ds.records if r.fold in set(folds)]
@@ -150,31 +139,10 @@ def _heldout_records(contract, opts: BenchOptions):
     return desc, [(r.name, r.path, set(r.labels)) for r in recs]
 
 
-def heldout_set(contract, opts: BenchOptions, workers: int = 0) -> HeldOut:
+def heldout_set(contract, opts: BenchOptions, workers: int = 0) -> EvalSet:
     """The held-out windows, cut by the runtime's own preprocessing (as `ecgedge infer` does)."""
-    from ..dsp import Preprocessor
-    from .predictor import prepare_record
-
     desc, recs = _heldout_records(contract, opts)
-    classes = contract.classes
-    pre = Preprocessor(contract.preprocessing)
-    with ThreadPoolExecutor(workers or max(1, min(4, os.cpu_count() or 1))) as ex:
-        prepared = list(ex.map(lambda r: prepare_record(r[1], contract, pre), recs))
-    names, ys, parts, owner, failed = [], [], [], [], []
-    for (name, _, labels), (pred, x) in zip(recs, prepared):
-        if x is None:
-            failed.append(f"{name}: {pred.error}")
-            continue
-        owner.append(np.full(len(x), len(names)))
-        names.append(name)
-        ys.append([1 if c in labels else 0 for c in classes])
-        parts.append(np.asarray(x, np.float32))
-    if not names:
-        raise EcgedgeError(f"none of the held-out records could be processed ({failed[0] if failed else ''})")
-    y = np.asarray(ys, np.uint8)
-    if failed:
-        desc += f" ({len(failed)} could not be processed)"
-    return HeldOut(desc, names, y, np.concatenate(parts), np.concatenate(owner), failed)
+    return from_records(recs, contract, desc, workers)
 
 
 def windows_per_record(contract, seconds: float = RECORD_SECONDS) -> int:
@@ -365,11 +333,10 @@ class Row:
     pareto: bool = False
 
 
-def _accuracy(held: HeldOut, logits: np.ndarray, contract, bootstrap: int) -> tuple[float, list, dict]:
+def _accuracy(held: EvalSet, logits: np.ndarray, contract, bootstrap: int) -> tuple[float, list, dict]:
     from ..metrics import bootstrap_ci, macro_auroc, per_class
-    from .post import aggregate, probabilities
 
-    probs = aggregate(probabilities(logits, contract.multilabel), held.owner, len(held.names), contract.aggregate)
+    probs = held.per_record(logits, contract)
     y = held.y
     ci = bootstrap_ci(macro_auroc, y, probs, n=bootstrap, seed=0) if bootstrap else None
     per = {c: v["auroc"] for c, v in per_class(y, probs, list(contract.classes)).items()}
@@ -400,7 +367,7 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
     infos = collect_models(models)
     avail = available_engines()
     rows: list[Row] = []
-    held_cache: dict[str, HeldOut | EcgedgeError] = {}
+    held_cache: dict[str, EvalSet | EcgedgeError] = {}
     with tempfile.TemporaryDirectory(prefix="ecgedge-bench-") as tmp:
         for info in infos:
             name, prec, arch = model_name(info.path), info.precision, info.meta.get("arch")
@@ -416,10 +383,10 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                     try:
                         t0 = time.perf_counter()
                         h = heldout_set(info.contract, opts)
-                        np.save(Path(tmp) / f"{key}.npy", h.windows)
-                        log(f"held-out set: {h.description}, {len(h.windows)} windows "
+                        np.save(Path(tmp) / f"{key}.npy", h.x)
+                        log(f"held-out set: {h.description}, {len(h.x)} windows "
                             f"({time.perf_counter() - t0:.1f} s to read and preprocess)")
-                        h.windows = None  # the workers read the file; the parent need not hold them
+                        h.x = None  # the workers read the file; the parent need not hold them
                         held_cache[key] = h
                     except EcgedgeError as exc:
                         if opts.data or opts.folds or opts.labels:  # the user's own choice: fail, do not guess
@@ -443,7 +410,7 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                     continue
                 job = {"path": info.path, "engine": eng, "threads": opts.threads, "batches": list(opts.batches),
                        "seconds": opts.seconds, "min_runs": opts.min_runs, "trust_model": opts.trust_model}
-                if isinstance(held, HeldOut):
+                if isinstance(held, EvalSet):
                     job["windows"] = str(Path(tmp) / f"{key}.npy")
                     job["logits"] = str(Path(tmp) / f"{key}-{len(rows)}.logits.npy")
                 log(f"{name} {prec} on {eng} ...")
@@ -462,7 +429,7 @@ def run_bench(models: list[str] | None, opts: BenchOptions, log=print) -> tuple[
                     row.best_batch = max(ok, key=lambda b: ok[b]["windows_per_s"])
                     row.windows_per_s = ok[row.best_batch]["windows_per_s"]
                     row.records_per_s = row.windows_per_s / windows_per_record(info.contract)
-                if isinstance(held, HeldOut):
+                if isinstance(held, EvalSet):
                     logits = np.load(job["logits"])
                     row.macro_auroc, row.macro_auroc_ci, row.per_class_auroc = _accuracy(
                         held, logits, info.contract, opts.bootstrap)

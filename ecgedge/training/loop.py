@@ -25,7 +25,7 @@ from ..errors import EcgedgeError
 from ..metrics import evaluate, macro_auroc, tune_thresholds
 from .augment import augment
 from .checkpoint import load_checkpoint, load_train_state, save_checkpoint, save_train_state
-from .data import aggregate, crop_batch, eval_windows, heldout_extra, labels, make_split, open_store
+from .data import aggregate, crop_batch, heldout_extra, labels, make_split, open_store
 from .losses import make_loss
 from .models import build_model
 from .recipe import Recipe
@@ -67,18 +67,21 @@ def _dist() -> tuple[int, int]:
     return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
 
 
-def predict(model, store, idx, window, stride, how, device, batch=None, multilabel=True) -> np.ndarray:
-    """Record-level probabilities: every window through the model, aggregated per record. Batches of 64 on a
-    CPU (256 long windows at once ran at half the speed there: the activations leave the cache), 256 else."""
+def predict(model, store, idx, contract, device, batch=None) -> np.ndarray:
+    """Record-level probabilities: every window the contract cuts (as inference cuts them) through the model,
+    aggregated per record as the contract says. Batches of 64 on a CPU (256 long windows at once ran at half the
+    speed there: the activations leave the cache), 256 else."""
+    from ..runtime.evalset import store_windows
+
     batch = batch or (64 if torch.device(device).type == "cpu" else 256)
-    X, owner = eval_windows(store, idx, window, stride)
+    X, owner = store_windows(store, idx, contract.preprocessing)
     out = []
     model.eval()
     with torch.no_grad():
         for s in range(0, len(X), batch):
             logits = model(torch.from_numpy(X[s:s + batch]).to(device)).float()
-            out.append((torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).cpu().numpy())
-    return aggregate(np.concatenate(out), owner, len(idx), how)
+            out.append((torch.sigmoid(logits) if contract.multilabel else torch.softmax(logits, 1)).cpu().numpy())
+    return aggregate(np.concatenate(out), owner, len(idx), contract.aggregate)
 
 
 def _layer_mismatch(ck, arch: str) -> str:
@@ -238,7 +241,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         stop = False
         if main:
             stop = _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out,
-                                 state_path, best_path, contract, ckw, window, stride, dev, multilabel, log)
+                                 state_path, best_path, contract, ckw, dev, log)
         if world > 1:  # every rank learns whether rank 0 stopped early, or the others would wait forever
             flag = torch.tensor([int(stop)])
             torch.distributed.broadcast(flag, 0)
@@ -252,13 +255,12 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
 
     # -- the selected model: thresholds on validation, then the test fold, once --------------------
     model.load_state_dict(load_checkpoint(best_path).state)
-    pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+    pv = predict(model, store, split.val, contract, dev)
     thresholds = tune_thresholds(y[split.val], pv, method="f1")
     report = {
         "recipe": r.name, "split": split.description, "best_epoch": best["epoch"] + 1,
         "validation": evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0),
-        "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, window, stride,
-                            r.preprocessing.aggregate, dev, multilabel),
+        "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, contract, dev),
         "n_parameters": sum(p.numel() for p in model.parameters()), "history": history,
     }
     final = InputContract(**{**contract.__dict__, "thresholds": tuple(float(t) for t in thresholds)})
@@ -274,14 +276,13 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     return TrainResult(out, out / "model.safetensors", report, best["epoch"])
 
 
-def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, window, stride, how, dev,
-                multilabel) -> dict:
+def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, contract, dev) -> dict:
     """The test fold, once, with the validation thresholds; ``macro_auroc`` None when the split has no test
     records (the whole of PTB-XL as assembled here holds fold 10 out: it is scored elsewhere)."""
     if len(split.test) == 0:
         return {"records": 0, "macro_auroc": None, "macro_auroc_ci": None,
                 "note": "no test records on disk: " + split.description}
-    pt = predict(model, store, split.test, window, stride, how, dev, multilabel=multilabel)
+    pt = predict(model, store, split.test, contract, dev)
     return evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=seed)
 
 
@@ -382,13 +383,13 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
 
 
 def _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out, state_path,
-                  best_path, contract, ckw, window, stride, dev, multilabel, log) -> bool:
+                  best_path, contract, ckw, dev, log) -> bool:
     """Rank 0 after each epoch: validate (the weights' average if kept), keep the best, write the state.
     True: stop early."""
     weights = ema if ema is not None else model
     t_train = time.perf_counter()
     windows = len(losses) * r.train.batch_size
-    pv = predict(weights, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+    pv = predict(weights, store, split.val, contract, dev)
     val_auc = macro_auroc(y[split.val], pv)
     t_val = time.perf_counter()
     row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses),
