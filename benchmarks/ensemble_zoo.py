@@ -49,11 +49,10 @@ def main() -> None:
             yy, _, _ = labels(store, r)
             sp = make_split(store, r, yy)
             c = ck.contract
-            w, s = c.window, c.preprocessing.stride or c.window
             model = ck.build_model()
             t0 = time.perf_counter()
-            pv = predict(model, store, sp.val, w, s, c.aggregate, "cpu")
-            pt = predict(model, store, sp.test, w, s, c.aggregate, "cpu")
+            pv = predict(model, store, sp.val, c, "cpu")
+            pt = predict(model, store, sp.test, c, "cpu")
             np.savez(f, val=pv, test=pt, yval=yy[sp.val], ytest=yy[sp.test])
             print(f"{arch}: predicted in {time.perf_counter() - t0:.1f} s", flush=True)
         z = np.load(f)

@@ -44,8 +44,7 @@ def heldout_predictions(arg: str) -> tuple[str, np.ndarray, np.ndarray, list[str
     store, y, classes, split = d.store, d.y, d.classes, d.split
     torch.set_num_threads(1)
     model = ck.build_model()
-    s = predict(model, store, split.test, c.window, c.preprocessing.stride or c.window, c.aggregate,
-                torch.device("cpu"), multilabel=c.multilabel)
+    s = predict(model, store, split.test, c, torch.device("cpu"))
     metrics = ck.meta.get("metrics") or {}
     summary = {"run": label or (path.name if path.is_dir() else path.parent.name), "checkpoint": ck.path,
                "recipe": r.name, "arch": ck.arch,

@@ -44,9 +44,10 @@ def main() -> None:
     from ecgedge.dsp import Preprocessing
     from ecgedge.machine import describe
     from ecgedge.metrics import evaluate, macro_auroc, paired_bootstrap
+    from ecgedge.runtime.evalset import store_windows
     from ecgedge.runtime.ort import run_batched, session
     from ecgedge.runtime.post import aggregate, probabilities
-    from ecgedge.training.data import eval_windows, recipe_data
+    from ecgedge.training.data import recipe_data
     from ecgedge.training.recipe import load_recipe
 
     d = recipe_data(load_recipe(a.recipe))
@@ -68,7 +69,7 @@ def main() -> None:
                   if mine.get(k) != theirs.get(k)]
         if differ:
             sys.exit(f"{path}: its preprocessing differs from the store's in {', '.join(differ)}")
-        x, owner = eval_windows(d.store, idx, c.window, c.preprocessing.stride or c.window)
+        x, owner = store_windows(d.store, idx, c.preprocessing)
         s = session(path, threads=2)
         t = time.perf_counter()
         p = aggregate(probabilities(run_batched(s, x), c.multilabel), owner, len(idx), c.aggregate)

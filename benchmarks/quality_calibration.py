@@ -262,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     sets = load(root, args.limit)
     print(f"loaded {sum(len(v) for v in sets.values())} records in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     limits = Q.LIMITS
+    busy = os.getloadavg()[0]  # the CPU times below are of a shared machine: say how busy it was
     rates, sep = clean_rates(sets, limits)
+    sep["cpu_load"] = {"cores": os.cpu_count(), "load_average_1min": [round(busy, 2), round(os.getloadavg()[0], 2)],
+                       "note": "cpu_ms_per_record: thread CPU time of quality.assess per record (native kernel), "
+                               "load average before and after"}
     faults = fault_rates(sets, limits, args.faults_per_set)
     from ecgedge.machine import describe
 

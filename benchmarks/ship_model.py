@@ -53,10 +53,11 @@ def main() -> None:
     from ecgedge.machine import describe
     from ecgedge.metrics import evaluate
     from ecgedge.runtime.bench import time_calls
+    from ecgedge.runtime.evalset import store_windows
     from ecgedge.runtime.ort import run_batched, session
     from ecgedge.runtime.post import aggregate, probabilities
     from ecgedge.training.checkpoint import load_checkpoint
-    from ecgedge.training.data import eval_windows, heldout_extra, recipe_data
+    from ecgedge.training.data import heldout_extra, recipe_data
     from ecgedge.training.recipe import recipe_from_dict
 
     run = Path(a.run)
@@ -93,7 +94,7 @@ def main() -> None:
     for tag, f in (("fp32", fp32), ("int8", int8)):
         s = session(f, threads=2)
         for part, (st, yy, idx) in parts.items():
-            x, owner = eval_windows(st, idx, c.window, c.preprocessing.stride)
+            x, owner = store_windows(st, idx, c.preprocessing)
             p = aggregate(probabilities(run_batched(s, x), c.multilabel), owner, len(idx), c.aggregate)
             res[(tag, part)] = evaluate(yy[idx], p, classes=list(classes), thresholds=list(c.thresholds or []),
                                         bootstrap=1000, single_label=None if c.multilabel else True)

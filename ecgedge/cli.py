@@ -292,10 +292,10 @@ def data_prepare(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .datasets import load_dataset
+    from .datasets.registry import files_rate
     from .store import prepare
 
-    load_fs = fs if dataset == "ptbxl" and fs in (100, 500) else (100 if dataset == "ptbxl" and fs else None)
-    ds = load_dataset(dataset, root, task=task, fs=load_fs, labels=labels, folds=folds, seed=seed)
+    ds = load_dataset(dataset, root, task=task, fs=files_rate(dataset, fs), labels=labels, folds=folds, seed=seed)
     err = _console(stderr=True)
     if ds.missing_summary():
         err.print(f"[yellow]warning:[/] {_e(ds.missing_summary())}")
@@ -364,15 +364,14 @@ def data_fetch(
 def data_list() -> None:
     """The data sets ecgedge loads, and whether each is found under $ECGEDGE_DATA."""
     from .datasets import DATASETS, data_root
+    from .datasets.registry import labelled
 
-    root = data_root()
-    folders = {"ptbxl": "ptb-xl", "cpsc2018": "cpsc2018", "cinc2021": "cinc2021",
-               "physionet2017": "physionet2017/training2017"}
-    print(f"data root: {root} (set ECGEDGE_DATA to change)")
-    for name, (_default, tasks, desc) in DATASETS.items():
-        where = folders.get(name)
-        found = "found" if where and (root / where).is_dir() else ("-" if not where else "not found")
-        print(f"  {name:<14} {found:<10} tasks: {', '.join(tasks):<60} {desc}")
+    print(f"data root: {data_root()} (set ECGEDGE_DATA to change)")
+    for name in labelled():
+        d = DATASETS[name]
+        where = d.default_root()
+        found = "-" if where is None else "found" if where.is_dir() else "not found"
+        print(f"  {name:<14} {found:<10} tasks: {', '.join(d.tasks):<60} {d.description}")
 
 
 # ------------------------------------------------------------------------------------------- train

@@ -1,15 +1,15 @@
 """Download PhysioNet data sets, verified file by file against the server's ``SHA256SUMS.txt``.
 
-``fetch("ptbxl", "data/ptb-xl")`` downloads ``SHA256SUMS.txt`` from
-``{mirror}/{slug}/{version}/``, refuses the whole manifest if any listed path could land outside the
-output folder, skips files that are already present with the right hash, and downloads the rest to
-``<file>.part`` (resuming with an HTTP ``Range`` request where a ``.part`` exists), checks the sha256
-and only then moves the file onto its final name with ``os.replace``. A copy of the manifest is kept
-at ``<out>/SHA256SUMS.txt``.
+``fetch("ptbxl", "data/ptb-xl")`` downloads ``SHA256SUMS.txt`` from ``{mirror}/{slug}/{version}/`` (the
+data set's PhysioNet source in :mod:`ecgedge.datasets.registry`), refuses the whole manifest if any listed
+path could land outside the output folder, skips files that are already present with the right hash, and
+downloads the rest to ``<file>.part`` (resuming with an HTTP ``Range`` request where a ``.part`` exists),
+checks the sha256 and only then moves the file onto its final name with ``os.replace``. A copy of the
+manifest is kept at ``<out>/SHA256SUMS.txt``.
 
-Standard library only (``rich`` is imported inside functions for the progress bar). Every network
-or verification problem is raised as :class:`ecgedge.errors.FetchError`; every socket operation has
-a timeout and every retry loop is bounded by ``retries``.
+Standard library and ecgedge's data-set registry only (``rich`` is imported inside functions for the
+progress bar). Every network or verification problem is raised as :class:`ecgedge.errors.FetchError`; every
+socket operation has a timeout and every retry loop is bounded by ``retries``.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Self
 
+from ecgedge.datasets.registry import DATASETS, fetchable
 from ecgedge.errors import FetchError
 
-__all__ = ["DATASETS", "DEFAULT_MIRROR", "DatasetSource", "FetchReport", "fetch"]
+__all__ = ["FetchReport", "fetch"]
 
-DEFAULT_MIRROR = "https://physionet.org/files"
 SUMS_NAME = "SHA256SUMS.txt"
 
 _CHUNK = 1 << 20  # 1 MiB
@@ -42,51 +42,6 @@ _MAX_SUMS_BYTES = 256 << 20  # a manifest larger than this is not a manifest
 _SUMS_LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?(.*)$")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """Where a data set lives: ``{mirror}/{slug}/{version}/``, optionally only the files under ``subdir``."""
-
-    name: str
-    slug: str
-    version: str
-    subdir: str = ""
-    description: str = ""
-
-    def root_url(self, mirror: str | None = None) -> str:
-        base = (mirror or DEFAULT_MIRROR).rstrip("/")
-        return f"{base}/{self.slug}/{self.version}/"
-
-
-DATASETS: dict[str, DatasetSource] = {
-    "ptbxl": DatasetSource(
-        "ptbxl", "ptb-xl", "1.0.3", description="PTB-XL, 21,799 clinical 12-lead ECGs (10 s, 100/500 Hz)"
-    ),
-    "physionet2017": DatasetSource(
-        "physionet2017",
-        "challenge-2017",
-        "1.0.0",
-        description="PhysioNet/CinC Challenge 2017: single-lead AF classification from short ECG recordings",
-    ),
-    "cinc2021": DatasetSource(
-        "cinc2021",
-        "challenge-2021",
-        "1.0.3",
-        description="PhysioNet/CinC Challenge 2021: 12-lead ECGs from several sources, WFDB format",
-    ),
-    "cpsc2018": DatasetSource(
-        "cpsc2018",
-        "challenge-2021",
-        "1.0.3",
-        subdir="training/cpsc_2018/",
-        description=(
-            "CPSC 2018 (China Physiological Signal Challenge) 12-lead ECGs, as converted to WFDB for the "
-            "PhysioNet/CinC Challenge 2021 (files under training/cpsc_2018/ of challenge-2021/1.0.3)"
-        ),
-    ),
-    "mitdb": DatasetSource("mitdb", "mitdb", "1.0.0", description="MIT-BIH Arrhythmia Database (48 records)"),
-}
 
 
 @dataclass
@@ -135,18 +90,19 @@ def fetch(
     progress: bool = True,
     only: list[str] | None = None,
 ) -> FetchReport:
-    """Download ``dataset`` (a key of :data:`DATASETS`) into ``out`` and verify every file.
+    """Download ``dataset`` (a data set with a PhysioNet source in :mod:`ecgedge.datasets.registry`) into ``out``
+    and verify every file.
 
     ``only`` keeps the files whose path relative to the data set root matches one of the glob
     patterns (``fnmatch``, where ``*`` also matches ``/``). ``retries`` is the number of extra
     attempts per request after a network failure. Raises :class:`FetchError` on any problem.
     """
-    source = DATASETS.get(dataset)
-    if source is None:
+    if dataset not in fetchable():
         raise FetchError(
             f"unknown data set {dataset!r}",
-            fix=f"choose one of: {', '.join(sorted(DATASETS))}",
+            fix=f"choose one of: {', '.join(sorted(fetchable()))}",
         )
+    source = DATASETS[dataset].source
     if retries < 0:
         raise FetchError(f"retries must be >= 0, got {retries}", fix="pass retries=0 or more")
     out_path = Path(out)
@@ -192,8 +148,8 @@ def fetch(
     _local(lambda: out_path.mkdir(parents=True, exist_ok=True), out_path)
     _write_atomic(out_path / SUMS_NAME, raw)
 
-    report = FetchReport(dataset=source.name, out=str(out_path))
-    with _Progress(progress, len(selected), source.name) as bar:
+    report = FetchReport(dataset=dataset, out=str(out_path))
+    with _Progress(progress, len(selected), dataset) as bar:
         for rel in selected:
             digest, dest = targets[rel]
             _fetch_one(client, root_url + urllib.parse.quote(rel, safe="/"), rel, dest, digest, report, bar)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import shutil
+import subprocess
 import sys
 
 
@@ -42,4 +45,32 @@ def describe() -> dict:
         if m is not None:
             versions[mod] = getattr(m, "__version__", "?")
     info["versions"] = versions
+    return info
+
+
+def report() -> dict:
+    """:func:`describe`, with what the reader of a benchmark needs besides: installed library versions (from their
+    metadata, imported or not), onnxruntime's providers, the GPUs and their driver (nvidia-smi), the platform."""
+    from importlib import metadata
+
+    info = describe()
+    versions = {}
+    for dist in ("ecgedge", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt", "torch", "onnx"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist] = metadata.version(dist)
+    info["versions"] = versions
+    with contextlib.suppress(ImportError):
+        import onnxruntime as ort
+
+        info["onnxruntime_providers"] = ort.get_available_providers()
+    info["gpus"] = []
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            r = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=20)
+            for line in r.stdout.strip().splitlines():
+                name, driver, mem = (s.strip() for s in line.split(","))
+                info["gpus"].append({"name": name, "driver": driver, "memory": mem})
+    info["platform"] = platform.platform()
     return info

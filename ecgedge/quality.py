@@ -29,6 +29,7 @@ features take, not in arithmetic. Limb leads that equal their formula of I and I
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -230,10 +231,17 @@ def features(x: np.ndarray, fs: float, backend: str | None = None,
 
 
 def _derive_codes(leads: Sequence[str] | None) -> tuple[np.ndarray | None, int, int]:
-    if not leads or "I" not in leads or "II" not in leads:
+    return _derive_codes_of(tuple(leads)) if leads else (None, -1, -1)
+
+
+@lru_cache(maxsize=64)
+def _derive_codes_of(leads: tuple[str, ...]) -> tuple[np.ndarray | None, int, int]:
+    """Cached per lead set (a record's or a window's are the same over a run); the codes are read-only."""
+    if "I" not in leads or "II" not in leads:
         return None, -1, -1
     codes = np.array([DERIVED[name][0] if name in DERIVED else 0 for name in leads], np.int32)
-    return (codes if codes.any() else None), list(leads).index("I"), list(leads).index("II")
+    codes.flags.writeable = False
+    return (codes if codes.any() else None), leads.index("I"), leads.index("II")
 
 
 def _feature_matrix(x: np.ndarray, fs: float, backend: str | None = None, leads: Sequence[str] | None = None,
@@ -259,24 +267,45 @@ def _feature_matrix(x: np.ndarray, fs: float, backend: str | None = None, leads:
 _N_LIMITS = 18
 
 
+_LIMIT_VECTORS: dict[int, tuple[Limits, np.ndarray]] = {}
+
+
 def _limit_vector(limits: Limits) -> np.ndarray:
-    """The limits in the kernel's order (native/ecgedge_quality.h, EE_L_*)."""
-    return np.array([limits.invalid, limits.gap_s, limits.range_mV, limits.flat_mV, limits.still_s, limits.clip_share,
-                     limits.clip_runs, limits.hum, limits.hum_mV, limits.hf, limits.hf_mV, limits.floor, limits.busy,
-                     limits.own_floor, limits.baseline, limits.jump, limits.min_bpm, limits.max_bpm], np.float64)
+    """The limits in the kernel's order (native/ecgedge_quality.h, EE_L_*), read-only; cached by identity, as
+    :func:`_inverse` is."""
+    hit = _LIMIT_VECTORS.get(id(limits))
+    if hit is None or hit[0] is not limits:
+        if len(_LIMIT_VECTORS) > 64:
+            _LIMIT_VECTORS.clear()
+        v = np.array([limits.invalid, limits.gap_s, limits.range_mV, limits.flat_mV, limits.still_s,
+                      limits.clip_share, limits.clip_runs, limits.hum, limits.hum_mV, limits.hf, limits.hf_mV,
+                      limits.floor, limits.busy, limits.own_floor, limits.baseline, limits.jump, limits.min_bpm,
+                      limits.max_bpm], np.float64)
+        v.flags.writeable = False
+        hit = _LIMIT_VECTORS[id(limits)] = (limits, v)
+    return hit[1]
+
+
+_KERNELS: dict[str, object] = {}
 
 
 def _kernel(backend: str | None):
-    """The native kernel if it is the backend in use and has the quality features (an older build may not)."""
+    """The native kernel if it is the backend in use and has the quality features (an older build may not); looked
+    up once per backend choice (``backend``, else ``$ECGEDGE_KERNEL``), as the gate runs on every record and window."""
+    choice = backend or os.environ.get("ECGEDGE_KERNEL") or "auto"
+    if choice in _KERNELS:
+        return _KERNELS[choice]
     from .dsp.backend import get_backend
 
-    if get_backend(backend).name != "native":
-        return None
-    from . import _kernel as K
+    K = None
+    if get_backend(backend).name == "native":
+        from . import _kernel as K
 
-    # an older build of the kernel (without these features, or with other columns or limits) is not used
-    fits = getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) + 3 and getattr(K, "QUALITY_LIMITS", 0) == _N_LIMITS
-    return K if fits else None
+        # an older build of the kernel (without these features, or with other columns or limits) is not used
+        fits = getattr(K, "QUALITY_FEATURES", 0) == len(FEATURES) + 3 and getattr(K, "QUALITY_LIMITS", 0) == _N_LIMITS
+        K = K if fits else None
+    _KERNELS[choice] = K
+    return K
 
 
 @lru_cache(maxsize=16)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import DataSet, detect_dataset, load_dataset
+from .datasets.registry import record_files
 from .errors import EcgedgeError
 from .signal import Signal
 
@@ -60,8 +61,9 @@ def folder_summary(folder: str | os.PathLike[str]) -> dict:
     from .io import read_header
 
     folder = Path(folder)
-    headers = sorted(folder.rglob("*.hea"))
-    mats = [m for m in sorted(folder.rglob("*.mat")) if not m.with_suffix(".hea").exists()]
+    records = record_files(folder)
+    headers = [f for f in records if f.suffix.lower() == ".hea"]
+    mats = [f for f in records if f.suffix.lower() == ".mat"]
     fs, leads, durations, errors = Counter(), Counter(), [], []
     for h in headers:
         try:

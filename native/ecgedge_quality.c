@@ -11,6 +11,51 @@
 
 #include "ecgedge_dsp.h"
 
+/* Always inlined: a generic body inlined into an AVX2 function is compiled for AVX2. */
+#if defined(__GNUC__)
+#define EE_Q_INLINE static inline __attribute__((always_inline))
+#else
+#define EE_Q_INLINE static inline
+#endif
+
+/* Comparisons that pick the smaller or larger value as minimum and maximum instructions, without which GCC keeps
+ * IEEE's rules for NaN and signed zeros (with branches): where no value is NaN, or none that matters. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EE_Q_MINMAX __attribute__((optimize("finite-math-only", "no-signed-zeros")))
+#else
+#define EE_Q_MINMAX
+#endif
+
+/* The passes over a lead's samples exist twice: plain C (which compilers vectorise for the baseline ISA, SSE2 or
+ * NEON, as before), and on x86-64 with GCC >= 12 or clang an AVX2 version in explicit 8-float vectors (the vector
+ * extensions), picked per call where the CPU has AVX2 (passes_for_cpu). The compilers' own vectorisation of these
+ * loops did poorly, and 8-float vectors without AVX are worse still, hence two versions rather than target clones.
+ * Both sum in the same lanes and order, and AVX2 brings no fused multiply-add: the same values to the bit. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(EE_NO_VECTOR_EXT) && \
+    (defined(__clang__) ? (__clang_major__ >= 14) : (__GNUC__ >= 12))
+#define EE_Q_AVX2 1
+#define EE_Q_AVX2_FN __attribute__((target("avx2")))
+typedef float ee_qf8 __attribute__((vector_size(32)));
+typedef int32_t ee_qi8 __attribute__((vector_size(32)));
+typedef double ee_qd8 __attribute__((vector_size(64)));
+typedef float ee_qf8u __attribute__((vector_size(32), aligned(4), __may_alias__));
+typedef int32_t ee_qi8u __attribute__((vector_size(32), aligned(4), __may_alias__));
+typedef double ee_qd8u __attribute__((vector_size(64), aligned(8), __may_alias__));
+#if defined(__clang__)
+#define EE_SHUF2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#define EE_SHUF8(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define EE_SHUF2(a, b, ...) __builtin_shuffle(a, b, (ee_qi8){__VA_ARGS__})
+#define EE_SHUF8(v, ...) __builtin_shuffle(v, (ee_qi8){__VA_ARGS__})
+#endif
+/* (macros, not functions: a vector passed by value would warn of the ABI outside AVX2 functions) */
+#define ld8(p) (*(const ee_qf8u *)(p))
+#define ld8i(p) (*(const ee_qi8u *)(p))
+#define splat8(v) ((ee_qf8){0, 0, 0, 0, 0, 0, 0, 0} + (v))
+/* a where m (all ones), else b */
+#define pick8(m, a, b) ((ee_qf8)(((m) & (ee_qi8)(a)) | (~(m) & (ee_qi8)(b))))
+#endif
+
 #define BLOCK_S 0.04
 #define SEGMENT_S 2.5
 #define HUM_SEGMENTS 4
@@ -21,62 +66,137 @@ static ptrdiff_t pround(double v) { return (ptrdiff_t)nearbyint(v); }
 
 static ptrdiff_t maxp(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
 
-/* The k-th smallest of a[0..n) (a is reordered): Hoare partitioning around a median of three. */
-static double select_k(double *a, ptrdiff_t n, ptrdiff_t k) {
-    ptrdiff_t lo = 0, hi = n - 1;
-    while (hi > lo) {
-        const ptrdiff_t mid = lo + (hi - lo) / 2;
-        double p0 = a[lo], p1 = a[mid], p2 = a[hi], piv;
-        if (p0 < p1) piv = p1 < p2 ? p1 : (p0 < p2 ? p2 : p0);
-        else piv = p0 < p2 ? p0 : (p1 < p2 ? p2 : p1);
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < piv) i++;
-            while (a[j] > piv) j--;
-            if (i <= j) {
-                const double t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return a[k];
+/* Order statistics of a few dozen to a few hundred block values run for every lead, and a sort or a branchy
+ * selection (a mispredicted branch per comparison) cost more there than all the passes over the samples. */
+
+/* The k-th smallest of v[0..m), m <= 16: the value with k values below it and more than k at most equal to it,
+ * counted without branches. (NaN: none qualifies; v[k] is returned, so that nothing reads out of bounds.) */
+static double select_small(const double *v, ptrdiff_t m, ptrdiff_t k) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        ptrdiff_t lt = 0, le = 0;
+        for (ptrdiff_t j = 0; j < m; j++) lt += v[j] < v[i], le += v[j] <= v[i];
+        if (lt <= k && k < le) return v[i];
     }
-    return a[k];
+    return v[k];
 }
 
-/* The q quantile of v[0..n) (nearest rank below), using scratch t. A high quantile (the 98th of a few hundred
- * blocks is the 6th largest) is read off a short running list of the largest values: a selection's passes and
- * copy cost several times more. */
+/* Sorting networks: no branch to mispredict. Sorts 9 values (25 comparators). */
+#define EE_CX(i, j)                                   \
+    do {                                              \
+        const double a_ = s[i], b_ = s[j];            \
+        s[i] = a_ < b_ ? a_ : b_;                     \
+        s[j] = b_ > a_ ? b_ : a_;                     \
+    } while (0)
+EE_Q_MINMAX static void sort9(double *s) {
+    EE_CX(0, 1); EE_CX(3, 4); EE_CX(6, 7); EE_CX(1, 2); EE_CX(4, 5); EE_CX(7, 8); EE_CX(0, 1); EE_CX(3, 4);
+    EE_CX(6, 7); EE_CX(0, 3); EE_CX(3, 6); EE_CX(0, 3); EE_CX(1, 4); EE_CX(4, 7); EE_CX(1, 4); EE_CX(2, 5);
+    EE_CX(5, 8); EE_CX(2, 5); EE_CX(1, 3); EE_CX(5, 7); EE_CX(2, 6); EE_CX(4, 6); EE_CX(2, 4); EE_CX(2, 3);
+    EE_CX(5, 6);
+}
+/* Sorts 8 values (19 comparators). */
+EE_Q_MINMAX static void sort8(double *s) {
+    EE_CX(0, 2); EE_CX(1, 3); EE_CX(4, 6); EE_CX(5, 7); EE_CX(0, 4); EE_CX(1, 5); EE_CX(2, 6); EE_CX(3, 7);
+    EE_CX(0, 1); EE_CX(2, 3); EE_CX(4, 5); EE_CX(6, 7); EE_CX(2, 4); EE_CX(3, 5); EE_CX(1, 4); EE_CX(3, 6);
+    EE_CX(1, 2); EE_CX(3, 4); EE_CX(5, 6);
+}
+#undef EE_CX
+
+/* The k-th smallest of v[0..n) (v is not changed; t: 2n scratch). Three-way partitions out of place, between the
+ * two halves of t, without branches: each value is stored at both ends and only its side's end advances (values
+ * equal to the pivot are counted, not kept). The pivot is the value of rank about k in a sorted sample of 9, so
+ * that the part holding rank k shrinks fast; every pass drops at least the pivot, so it ends (a NaN pivot ends it
+ * at once, returning NaN). */
+static double select_k(const double *v, ptrdiff_t n, ptrdiff_t k, double *t) {
+    const double *src = v;
+    double *dst = t;
+    ptrdiff_t m = n;
+    while (m > 16) {
+        double s[9];
+        for (int j = 0; j < 9; j++) s[j] = src[((ptrdiff_t)j * (m - 1)) >> 3];
+        sort9(s);
+        const double piv = s[(k * 8 + (m - 1) / 2) / (m - 1)];
+        ptrdiff_t nl = 0, nh = 0;
+        for (ptrdiff_t i = 0; i < m; i++) {
+            const double x = src[i];
+            dst[nl] = x;
+            dst[m - 1 - nh] = x;
+            nl += x < piv;
+            nh += x > piv;
+        }
+        if (k < nl) {
+            m = nl;
+            src = dst;
+        } else if (k >= m - nh) {
+            k -= m - nh;
+            src = dst + (m - nh);
+            m = nh;
+        } else {
+            return piv;
+        }
+        dst = dst == t ? t + n : t;
+    }
+    return select_small(src, m, k);
+}
+
+/* The r-th largest of v[0..n), 1 <= r <= min(8, n), off a short running list of the largest values (descending): a
+ * high quantile of a few hundred blocks (the 98th is the 6th largest of 250) is cheaper so than by selection. Where
+ * there are 16 values or more and none is NaN, only those at least as large as the r-th largest of 8 lanes' maxima
+ * reach the list (no fewer than r values do, so its r-th is the same): a lane pass without branches, then a branch
+ * that is rarely taken, instead of one that a spiky envelope mispredicts. */
+static double largest_r(const double *v, ptrdiff_t n, ptrdiff_t r) {
+    double floor_ = 0.0;
+    int filter = 0;
+    if (n >= 16) {
+        double s[8];
+        int nan = 0;
+        for (int j = 0; j < 8; j++) s[j] = v[j], nan |= v[j] != v[j];
+        ptrdiff_t i = 8;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) {
+                const double x = v[i + j];
+                s[j] = x > s[j] ? x : s[j];
+                nan |= x != x;
+            }
+        for (; i < n; i++) s[0] = v[i] > s[0] ? v[i] : s[0], nan |= v[i] != v[i];
+        if (!nan) {
+            sort8(s);
+            floor_ = s[8 - r];
+            filter = 1;
+        }
+    }
+    double top[8];
+    ptrdiff_t have = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const double x = v[i];
+        if (filter && x < floor_) continue;
+        if (have == r && !(x > top[r - 1])) continue;
+        ptrdiff_t j = have < r ? have++ : r - 1;
+        for (; j > 0 && top[j - 1] < x; j--) top[j] = top[j - 1];
+        top[j] = x;
+    }
+    return top[r - 1];
+}
+
+/* The q quantile of v[0..n) (nearest rank below), using scratch t (2n). */
 static double quantile(const double *v, ptrdiff_t n, double q, double *t) {
     if (n <= 0) return 0.0;
     const ptrdiff_t k = (ptrdiff_t)(q * (double)(n - 1)), r = n - k;  /* the r-th largest */
-    if (r <= 8) {
-        double top[8];  /* descending */
-        ptrdiff_t have = 0;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            const double x = v[i];
-            if (have == r && !(x > top[r - 1])) continue;
-            ptrdiff_t j = have < r ? have++ : r - 1;
-            for (; j > 0 && top[j - 1] < x; j--) top[j] = top[j - 1];
-            top[j] = x;
-        }
-        return top[r - 1];
-    }
-    memcpy(t, v, (size_t)n * sizeof(double));
-    return select_k(t, n, k);
+    return r <= 8 ? largest_r(v, n, r) : select_k(v, n, k, t);
 }
 
-/* numpy.median of float32 values: the mean of the two middle ones for an even count, in float32. */
-static float median_f32(const float *v, ptrdiff_t n, double *t) {
-    for (ptrdiff_t i = 0; i < n; i++) t[i] = v[i];
-    const double hi = select_k(t, n, n / 2);
+/* numpy.median of float32 values: the mean of the two middle ones for an even count, in float32. d: n scratch, t: 2n. */
+static float median_f32(const float *v, ptrdiff_t n, double *d, double *t) {
+    for (ptrdiff_t i = 0; i < n; i++) d[i] = v[i];
+    const double hi = select_k(d, n, n / 2, t);
     if (n % 2) return (float)hi;
-    double lo = t[0];
-    for (ptrdiff_t i = 1; i < n / 2; i++) lo = t[i] > lo ? t[i] : lo;  /* the largest of the lower half */
+    /* the lower middle one: hi itself if fewer than n / 2 values lie below it, else the largest of those */
+    ptrdiff_t below = 0;
+    double lo = -INFINITY;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        below += d[i] < hi;
+        lo = d[i] < hi && d[i] > lo ? d[i] : lo;
+    }
+    if (below < n / 2) lo = hi;
     const float sum = (float)lo + (float)hi;  /* as numpy's mean of the two: a float32 sum, then halved */
     return sum / 2.0f;
 }
@@ -105,69 +225,12 @@ static ptrdiff_t plateaus(const float *x, ptrdiff_t n, float edge, int side, ptr
     return r;
 }
 
-/* xm[j] = the mean of v[j * b .. (j + 1) * b), in float32 as the reference: the factors rates give (2 for 250 Hz,
- * 3 for 300, 4 for 360, 5 for 500, 10 for 1 kHz) as constants, which the compiler unrolls and vectorises. */
-#define DECIMATE(B)                                                                 \
-    case B:                                                                          \
-        for (ptrdiff_t j = 0; j < nm; j++) {                                         \
-            float s = 0.0f;                                                          \
-            for (int k = 0; k < B; k++) s += v[j * B + k];                           \
-            xm[j] = (double)(s * (1.0f / (float)B));                                 \
-        }                                                                            \
-        return;
-static void decimate(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm) {
-    switch (b) {
-    case 1:
-        for (ptrdiff_t j = 0; j < nm; j++) xm[j] = v[j];
-        return;
-        DECIMATE(2) DECIMATE(3) DECIMATE(4) DECIMATE(5) DECIMATE(8) DECIMATE(10)
-    default:
-        for (ptrdiff_t j = 0; j < nm; j++) {
-            float s = 0.0f;
-            for (ptrdiff_t k = 0; k < b; k++) s += v[j * b + k];
-            xm[j] = (double)(s * (1.0f / (float)b));
-        }
-    }
-}
+/* ------------------------------------------------------------------------------ passes over samples -- */
 
-/* out[k] = the energy of the second difference over block k of HF_BLOCK samples (its first difference starts
- * there), in two 8-lane halves: blocks of a fixed, vector-sized length keep this one vectorised pass. */
-static void d2_energy(const float *v, ptrdiff_t nb, double *out) {
-    for (ptrdiff_t k = 0; k < nb; k++) {
-        const float *p = v + k * HF_BLOCK;
-        float acc[8];
-        for (int j = 0; j < 8; j++) {
-            const float d = (p[j + 2] - p[j + 1]) - (p[j + 1] - p[j]);
-            acc[j] = d * d;
-        }
-        for (int j = 0; j < 8; j++) {
-            const float d = (p[j + 10] - p[j + 9]) - (p[j + 9] - p[j + 8]);
-            acc[j] += d * d;
-        }
-        out[k] = (double)(((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])));
-    }
-}
-
-/* Dot product of float32 vectors in 8 float lanes (as float32 BLAS accumulates), summed in double at the end. */
-static double dot(const float *a, const float *b, ptrdiff_t m) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    ptrdiff_t i = 0;
-    for (; i + 8 <= m; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    double s = 0.0;
-    for (; i < m; i++) s += (double)(a[i] * b[i]);
-    for (int j = 0; j < 8; j++) s += acc[j];
-    return s;
-}
-
-/* Maximum and minimum in 8 lanes, and whether any value is NaN or infinite (its exponent bits all set: an
- * integer test, so that the finite-math the max/min need cannot fold it away). The results are only used when
- * no value is (the caller rescans otherwise), which lets GCC treat the comparisons as max/min instructions:
- * IEEE NaN rules would keep them scalar. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("finite-math-only", "no-signed-zeros")))
-#endif
-static int extremes(const float *x, ptrdiff_t n, float *mx, float *mn) {
+/* Maximum and minimum in 8 lanes, and whether any value is NaN or infinite (its exponent bits all set: an integer
+ * test, which the finite math the max/min instructions need cannot fold away). The extremes are only used when no
+ * value is (the caller rescans otherwise). */
+EE_Q_MINMAX static int extremes_c(const float *x, ptrdiff_t n, float *mx, float *mn) {
     float hi[8], lo[8];
     uint32_t bad[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int j = 0; j < 8; j++) hi[j] = -FLT_MAX, lo[j] = FLT_MAX;
@@ -196,6 +259,260 @@ static int extremes(const float *x, ptrdiff_t n, float *mx, float *mn) {
     return bad[0] != 0;
 }
 
+/* out[k] = the energy of the second difference over block k of HF_BLOCK samples (its first difference starts
+ * there), in two 8-lane halves. */
+static void d2_energy_c(const float *v, ptrdiff_t nb, double *out) {
+    for (ptrdiff_t k = 0; k < nb; k++) {
+        const float *p = v + k * HF_BLOCK;
+        float acc[8];
+        for (int j = 0; j < 8; j++) {
+            const float d = (p[j + 2] - p[j + 1]) - (p[j + 1] - p[j]);
+            acc[j] = d * d;
+        }
+        for (int j = 0; j < 8; j++) {
+            const float d = (p[j + 10] - p[j + 9]) - (p[j + 9] - p[j + 8]);
+            acc[j] += d * d;
+        }
+        out[k] = (double)(((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])));
+    }
+}
+
+/* Dot product of float32 vectors in 8 float lanes (as float32 BLAS accumulates), summed in double at the end. */
+static double dot(const float *a, const float *b, ptrdiff_t m) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    double s = 0.0;
+    for (; i < m; i++) s += (double)(a[i] * b[i]);
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return s;
+}
+
+/* The 12 dot products of a hum segment with the basis rows. */
+static void dots12_c(const float *seg, const float *basis, ptrdiff_t m, double *p) {
+    for (int r = 0; r < 12; r++) p[r] = dot(seg, basis + (size_t)r * (size_t)m, m);
+}
+
+/* How many of v[0..n) are >= hi and <= lo (int32 and branch-free: compilers vectorise it). */
+EE_Q_INLINE void edge_counts_body(const float *v, ptrdiff_t n, float hi, float lo, int32_t *at_hi, int32_t *at_lo) {
+    int32_t h = 0, l = 0;
+    for (ptrdiff_t i = 0; i < n; i++) h += v[i] >= hi, l += v[i] <= lo;
+    *at_hi = h, *at_lo = l;
+}
+static void edge_counts_c(const float *v, ptrdiff_t n, float hi, float lo, int32_t *at_hi, int32_t *at_lo) {
+    edge_counts_body(v, n, hi, lo, at_hi, at_lo);
+}
+
+/* xm[j] = the mean of v[j * b .. (j + 1) * b), in float32 as the reference: the factors rates give (2 for 250 Hz,
+ * 3 for 300, 4 for 360, 5 for 500, 10 for 1 kHz) as constants, which the compiler unrolls. The first j0 means are
+ * there already. */
+#define DECIMATE(B)                                                                 \
+    case B:                                                                          \
+        for (ptrdiff_t j = j0; j < nm; j++) {                                        \
+            float s = 0.0f;                                                          \
+            for (int k = 0; k < B; k++) s += v[j * B + k];                           \
+            xm[j] = (double)(s * (1.0f / (float)B));                                 \
+        }                                                                            \
+        return;
+EE_Q_INLINE void decimate_body(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm, ptrdiff_t j0) {
+    switch (b) {
+    case 1:
+        for (ptrdiff_t j = j0; j < nm; j++) xm[j] = v[j];
+        return;
+        DECIMATE(2) DECIMATE(3) DECIMATE(4) DECIMATE(5) DECIMATE(8) DECIMATE(10)
+    default:
+        for (ptrdiff_t j = j0; j < nm; j++) {
+            float s = 0.0f;
+            for (ptrdiff_t k = 0; k < b; k++) s += v[j * b + k];
+            xm[j] = (double)(s * (1.0f / (float)b));
+        }
+    }
+}
+#undef DECIMATE
+static void decimate_c(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm) { decimate_body(v, nm, b, xm, 0); }
+
+/* Whether lead y equals its formula of leads I (a) and II (b) to within rounding: 0.01 mV and 0.1 % of its range.
+ * NaN anywhere makes it unequal (the comparison fails), so a lead with gaps is measured on its own. */
+EE_Q_INLINE int derived_from_body(const float *y, const float *a, const float *b, ptrdiff_t n, int code, float range) {
+    const float tol = 0.01f + 0.001f * range;
+    int32_t off = 0;
+#define OFF(EXPR) for (ptrdiff_t i = 0; i < n; i++) off += !(fabsf(y[i] - (EXPR)) <= tol);
+    switch (code) {  /* one loop per formula: a switch inside the loop would keep it scalar */
+    case EE_Q_III: OFF(b[i] - a[i]) break;
+    case EE_Q_AVR: OFF(-(a[i] + b[i]) * 0.5f) break;
+    case EE_Q_AVL: OFF(a[i] - b[i] * 0.5f) break;
+    default: OFF(b[i] - a[i] * 0.5f) break;
+    }
+#undef OFF
+    return off == 0;
+}
+static int derived_from_c(const float *y, const float *a, const float *b, ptrdiff_t n, int code, float range) {
+    return derived_from_body(y, a, b, n, code, range);
+}
+
+#ifdef EE_Q_AVX2
+EE_Q_MINMAX EE_Q_AVX2_FN static int extremes_avx2(const float *x, ptrdiff_t n, float *mx, float *mn) {
+    ee_qf8 hi = splat8(-FLT_MAX), lo = splat8(FLT_MAX), hi2 = hi, lo2 = lo;
+    ee_qi8 bad = {0, 0, 0, 0, 0, 0, 0, 0}, bad2 = bad;
+    const ee_qi8 exp = {0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000,
+                        0x7f800000};
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {  /* two sets of lanes: the comparisons' latency overlaps */
+        const ee_qf8 v = ld8(x + i), w = ld8(x + i + 8);
+        bad |= (ld8i(x + i) & exp) == exp;
+        bad2 |= (ld8i(x + i + 8) & exp) == exp;
+        hi = pick8(v > hi, v, hi), hi2 = pick8(w > hi2, w, hi2);
+        lo = pick8(v < lo, v, lo), lo2 = pick8(w < lo2, w, lo2);
+    }
+    hi = pick8(hi2 > hi, hi2, hi), lo = pick8(lo2 < lo, lo2, lo), bad |= bad2;
+    for (; i + 8 <= n; i += 8) {
+        const ee_qf8 v = ld8(x + i);
+        bad |= (ld8i(x + i) & exp) == exp;
+        hi = pick8(v > hi, v, hi);
+        lo = pick8(v < lo, v, lo);
+    }
+    /* lanes to one by shuffles (extracting lanes one by one keeps the vectors in memory): halves, quarters, pairs */
+    ee_qf8 h = EE_SHUF8(hi, 4, 5, 6, 7, 0, 1, 2, 3), l = EE_SHUF8(lo, 4, 5, 6, 7, 0, 1, 2, 3);
+    ee_qi8 bb = EE_SHUF8(bad, 4, 5, 6, 7, 0, 1, 2, 3);
+    hi = pick8(h > hi, h, hi), lo = pick8(l < lo, l, lo), bad |= bb;
+    h = EE_SHUF8(hi, 2, 3, 0, 1, 6, 7, 4, 5), l = EE_SHUF8(lo, 2, 3, 0, 1, 6, 7, 4, 5);
+    bb = EE_SHUF8(bad, 2, 3, 0, 1, 6, 7, 4, 5);
+    hi = pick8(h > hi, h, hi), lo = pick8(l < lo, l, lo), bad |= bb;
+    h = EE_SHUF8(hi, 1, 0, 3, 2, 5, 4, 7, 6), l = EE_SHUF8(lo, 1, 0, 3, 2, 5, 4, 7, 6);
+    bb = EE_SHUF8(bad, 1, 0, 3, 2, 5, 4, 7, 6);
+    hi = pick8(h > hi, h, hi), lo = pick8(l < lo, l, lo), bad |= bb;
+    float top = hi[0], bottom = lo[0];
+    int b = bad[0] != 0;
+    for (; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        b |= (u & 0x7f800000u) == 0x7f800000u;
+        top = x[i] > top ? x[i] : top;
+        bottom = x[i] < bottom ? x[i] : bottom;
+    }
+    *mx = top, *mn = bottom;
+    return b;
+}
+
+EE_Q_AVX2_FN static void d2_energy_avx2(const float *v, ptrdiff_t nb, double *out) {
+    for (ptrdiff_t k = 0; k < nb; k++) {
+        const float *p = v + k * HF_BLOCK;
+        const ee_qf8 a0 = ld8(p), a1 = ld8(p + 1), a2 = ld8(p + 2), b0 = ld8(p + 8), b1 = ld8(p + 9), b2 = ld8(p + 10);
+        const ee_qf8 d = (a2 - a1) - (a1 - a0), f = (b2 - b1) - (b1 - b0);
+        ee_qf8 acc = d * d;
+        acc += f * f;
+        /* ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)), as d2_energy_c sums the lanes */
+        acc += EE_SHUF8(acc, 4, 5, 6, 7, 0, 1, 2, 3);
+        acc += EE_SHUF8(acc, 2, 3, 0, 1, 6, 7, 4, 5);
+        out[k] = (double)(acc[0] + acc[1]);
+    }
+}
+
+/* The 12 dot products in one pass over the segment, each in the 8 lanes and order of dot(). */
+EE_Q_AVX2_FN static void dots12_avx2(const float *seg, const float *basis, ptrdiff_t m, double *p) {
+    ptrdiff_t i = 0;
+    ee_qf8 acc[12];
+    for (int r = 0; r < 12; r++) acc[r] = splat8(0.0f);
+    for (; i + 8 <= m; i += 8) {
+        const ee_qf8 x = ld8(seg + i);
+        for (int r = 0; r < 12; r++) acc[r] += x * ld8(basis + (size_t)r * (size_t)m + i);
+    }
+    for (int r = 0; r < 12; r++) {
+        const float *b = basis + (size_t)r * (size_t)m;
+        double s = 0.0;
+        for (ptrdiff_t k = i; k < m; k++) s += (double)(seg[k] * b[k]);
+        for (int j = 0; j < 8; j++) s += acc[r][j];
+        p[r] = s;
+    }
+}
+
+EE_Q_AVX2_FN static void edge_counts_avx2(const float *v, ptrdiff_t n, float hi, float lo, int32_t *at_hi,
+                                          int32_t *at_lo) {
+    ptrdiff_t i = 0;
+    ee_qi8 ch = {0, 0, 0, 0, 0, 0, 0, 0}, cl = ch;  /* a true comparison is -1 */
+    const ee_qf8 hv = splat8(hi), lv = splat8(lo);
+    for (; i + 8 <= n; i += 8) {
+        const ee_qf8 x = ld8(v + i);
+        ch += x >= hv;
+        cl += x <= lv;
+    }
+    ch += EE_SHUF8(ch, 4, 5, 6, 7, 0, 1, 2, 3), cl += EE_SHUF8(cl, 4, 5, 6, 7, 0, 1, 2, 3);
+    ch += EE_SHUF8(ch, 2, 3, 0, 1, 6, 7, 4, 5), cl += EE_SHUF8(cl, 2, 3, 0, 1, 6, 7, 4, 5);
+    int32_t h, l;
+    edge_counts_body(v + i, n - i, hi, lo, &h, &l);
+    *at_hi = h - (ch[0] + ch[1]), *at_lo = l - (cl[0] + cl[1]);
+}
+
+/* c[k][j] = v[B j + k] (k, j < 8): an 8 x 8 transpose of the rows v[B j .. B j + 8) */
+#define EE_COLUMNS8(v, B, c)                                                         \
+    do {                                                                             \
+        ee_qf8 r_[8], t_[8], u_[8];                                                  \
+        for (int j_ = 0; j_ < 8; j_++) r_[j_] = ld8((v) + (B) * j_);                 \
+        for (int j_ = 0; j_ < 8; j_ += 2) {                                          \
+            t_[j_] = EE_SHUF2(r_[j_], r_[j_ + 1], 0, 8, 1, 9, 4, 12, 5, 13);          \
+            t_[j_ + 1] = EE_SHUF2(r_[j_], r_[j_ + 1], 2, 10, 3, 11, 6, 14, 7, 15);    \
+        }                                                                            \
+        for (int j_ = 0; j_ < 8; j_ += 4) {                                          \
+            u_[j_] = EE_SHUF2(t_[j_], t_[j_ + 2], 0, 1, 8, 9, 4, 5, 12, 13);          \
+            u_[j_ + 1] = EE_SHUF2(t_[j_], t_[j_ + 2], 2, 3, 10, 11, 6, 7, 14, 15);    \
+            u_[j_ + 2] = EE_SHUF2(t_[j_ + 1], t_[j_ + 3], 0, 1, 8, 9, 4, 5, 12, 13);  \
+            u_[j_ + 3] = EE_SHUF2(t_[j_ + 1], t_[j_ + 3], 2, 3, 10, 11, 6, 7, 14, 15);\
+        }                                                                            \
+        for (int k_ = 0; k_ < 4; k_++) {                                             \
+            (c)[k_] = EE_SHUF2(u_[k_], u_[k_ + 4], 0, 1, 2, 3, 8, 9, 10, 11);         \
+            (c)[k_ + 4] = EE_SHUF2(u_[k_], u_[k_ + 4], 4, 5, 6, 7, 12, 13, 14, 15);   \
+        }                                                                            \
+    } while (0)
+
+/* Factors 3 to 8 (300, 360 and 500 Hz): 8 means at a time from the columns of an 8 x 8 transpose (a strided
+ * gather the compilers do not vectorise), each summed in the order of decimate_body; the rest as there. */
+#define DECIMATE8(B)                                                                \
+    case B:                                                                          \
+        for (; B * (j + 7) + 8 <= nm * B; j += 8) {                                  \
+            ee_qf8 c[8], s = splat8(0.0f);                                           \
+            EE_COLUMNS8(v + B * j, B, c);                                            \
+            for (int k = 0; k < B; k++) s += c[k];                                   \
+            *(ee_qd8u *)(xm + j) = __builtin_convertvector(s * splat8(1.0f / (float)B), ee_qd8); \
+        }                                                                            \
+        break;
+EE_Q_AVX2_FN static void decimate_avx2(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm) {
+    ptrdiff_t j = 0;
+    switch (b) { DECIMATE8(3) DECIMATE8(4) DECIMATE8(5) DECIMATE8(8) default: break; }
+    decimate_body(v, nm, b, xm, j);
+}
+#undef DECIMATE8
+#undef EE_COLUMNS8
+
+EE_Q_AVX2_FN static int derived_from_avx2(const float *y, const float *a, const float *b, ptrdiff_t n, int code,
+                                          float range) {
+    return derived_from_body(y, a, b, n, code, range);
+}
+#endif
+
+typedef struct {
+    int (*extremes)(const float *x, ptrdiff_t n, float *mx, float *mn);
+    void (*d2_energy)(const float *v, ptrdiff_t nb, double *out);
+    void (*dots12)(const float *seg, const float *basis, ptrdiff_t m, double *p);
+    void (*edge_counts)(const float *v, ptrdiff_t n, float hi, float lo, int32_t *at_hi, int32_t *at_lo);
+    void (*decimate)(const float *v, ptrdiff_t nm, ptrdiff_t b, double *xm);
+    int (*derived_from)(const float *y, const float *a, const float *b, ptrdiff_t n, int code, float range);
+} passes;
+
+static const passes PASSES_C = {extremes_c, d2_energy_c, dots12_c, edge_counts_c, decimate_c, derived_from_c};
+#ifdef EE_Q_AVX2
+static const passes PASSES_AVX2 = {extremes_avx2,     d2_energy_avx2, dots12_avx2, edge_counts_avx2,
+                                   decimate_avx2,     derived_from_avx2};
+#endif
+
+static const passes *passes_for_cpu(void) {
+#ifdef EE_Q_AVX2
+    __builtin_cpu_init();  /* (initialised once; needed if this ran before the library's constructors) */
+    if (__builtin_cpu_supports("avx2")) return &PASSES_AVX2;
+#endif
+    return &PASSES_C;
+}
+
 typedef struct {
     ptrdiff_t b0, nm, b, nb, ns, S, seglen;
     double fm, block_s;
@@ -217,17 +534,17 @@ static geometry geometry_of(ptrdiff_t n, double fs) {
 
 /* Phase one for one lead: everything that needs only the lead. Writes its features, its envelope e[nb] and
  * the median of each segment med[S]. v is the lead, repaired (finite, sane) already. */
-static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const geometry *g, float mx, float mn,
-                          double *o, double *e, double *med, double *xm, double *t, double *blocks) {
+static void lead_features(const passes *P, const float *v, ptrdiff_t n, const ee_qspec *q, const geometry *g, float mx,
+                          float mn, double *o, double *e, double *med, double *xm, double *t, double *blocks) {
     const double fs = q->fs;
     /* noise above 40 Hz: the median energy of the second difference per 40-ms block */
     if (fs >= 200 && n >= 3 * HF_BLOCK + 2) {
         const ptrdiff_t nb2 = (n - 2) / HF_BLOCK;
-        d2_energy(v, nb2, blocks);
+        P->d2_energy(v, nb2, blocks);
         o[EE_Q_HF] = sqrt(quantile(blocks, nb2, 0.5, t) / (6.0 * HF_BLOCK));
     }
     /* block means to about 100 Hz, then the 40-ms total variation envelope */
-    decimate(v, g->nm, g->b0, xm);
+    P->decimate(v, g->nm, g->b0, xm);
     for (ptrdiff_t k = 0; k < g->nb; k++) {
         const double *p = xm + k * g->b;
         double s = 0.0;
@@ -270,13 +587,13 @@ static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const 
     int have_median = 0;
     float md = 0.0f;
     const float hi_edge = mx - tol, lo_edge = mn + tol;
-    int32_t at_hi = 0, at_lo = 0;  /* int32 and branch-free: the compiler vectorises it */
-    for (ptrdiff_t i = 0; i < n; i++) at_hi += v[i] >= hi_edge, at_lo += v[i] <= lo_edge;
+    int32_t at_hi = 0, at_lo = 0;
+    P->edge_counts(v, n, hi_edge, lo_edge, &at_hi, &at_lo);
     for (int side = 1; side >= -1; side -= 2) {
         const float edge = side > 0 ? hi_edge : lo_edge;
         if ((side > 0 ? at_hi : at_lo) < need) continue;
         if (!have_median) {
-            md = median_f32(v, n, t);
+            md = median_f32(v, n, blocks, t);
             have_median = 1;
         }
         if (!((side > 0 ? mx - md : md - mn) >= 0.25f * (mx - mn))) continue;
@@ -294,7 +611,7 @@ static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const 
         for (ptrdiff_t s = 0; s < S && cnt < HUM_SEGMENTS; s += step, cnt++) {
             const float *seg = v + s * m;
             double amp[6], p[12];
-            for (int r = 0; r < 12; r++) p[r] = dot(seg, q->basis + (size_t)r * (size_t)m, m);
+            P->dots12(seg, q->basis, m, p);
             for (int f = 0; f < 6; f++) amp[f] = 2.0 / q->wsum * sqrt(p[2 * f] * p[2 * f] + p[2 * f + 1] * p[2 * f + 1]);
             const double a = amp[0] - q->hum_over_sides * 0.5 * (amp[1] + amp[2]);
             const double b = amp[3] - q->hum_over_sides * 0.5 * (amp[4] + amp[5]);
@@ -330,22 +647,6 @@ static void lead_features(const float *v, ptrdiff_t n, const ee_qspec *q, const 
     }
     o[EE_Q_BPM] = (double)beats / ((double)(g->S * g->seglen) * g->block_s) * 60.0;
     o[EE_Q_RR_OK] = n_rr >= 2 ? (double)n_good / (double)n_rr : 1.0;
-}
-
-/* Whether lead y equals its formula of leads I (a) and II (b) to within rounding: 0.01 mV and 0.1 % of its range.
- * NaN anywhere makes it unequal (the comparison fails), so a lead with gaps is measured on its own. */
-static int derived_from(const float *y, const float *a, const float *b, ptrdiff_t n, int code, float range) {
-    const float tol = 0.01f + 0.001f * range;
-    int32_t off = 0;
-#define OFF(EXPR) for (ptrdiff_t i = 0; i < n; i++) off += !(fabsf(y[i] - (EXPR)) <= tol);
-    switch (code) {  /* one loop per formula: a switch inside the loop would keep it scalar */
-    case EE_Q_III: OFF(b[i] - a[i]) break;
-    case EE_Q_AVR: OFF(-(a[i] + b[i]) * 0.5f) break;
-    case EE_Q_AVL: OFF(a[i] - b[i] * 0.5f) break;
-    default: OFF(b[i] - a[i] * 0.5f) break;
-    }
-#undef OFF
-    return off == 0;
 }
 
 static double cap(double r) { return r < 100.0 ? r : 100.0; } /* inf and NaN count as the worst */
@@ -399,16 +700,17 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
     if (!x || !q || !out || n < 1 || L < 1 || !(q->fs > 0) || (q->basis && q->m < 1)) return EE_EINVAL;
     const int have_limbs = q->derive && q->lead_i >= 0 && q->lead_i < L && q->lead_ii >= 0 && q->lead_ii < L;
     const geometry g = geometry_of(n, q->fs);
+    const passes *P = passes_for_cpu();
     const int too_short = g.nb < 3;
     const ptrdiff_t S = g.S, nb = too_short ? 0 : g.nb;
     /* scratch: a repaired copy of a lead, the block means, per-lead envelopes and segment medians, order
-     * statistics' scratch and small per-block arrays */
-    const size_t big = (size_t)(n > 16 ? n : 16);
+     * statistics' scratch (twice the longest list) and small per-block (or per-lead) arrays */
+    const size_t big = (size_t)(n > 16 ? n : 16) > (size_t)L ? (size_t)(n > 16 ? n : 16) : (size_t)L;
     float *w = malloc(big * sizeof(float));
     double *xm = malloc((size_t)(g.nm + 1) * sizeof(double));
     double *e = malloc(((size_t)L * (size_t)(nb + 1)) * sizeof(double));
     double *med = malloc(((size_t)L * (size_t)S + 1) * sizeof(double));
-    double *t = malloc(big * sizeof(double));
+    double *t = malloc(2 * big * sizeof(double));
     double *blocks = malloc(big * sizeof(double));
     if (!w || !xm || !e || !med || !t || !blocks) {
         free(w), free(xm), free(e), free(med), free(t), free(blocks);
@@ -420,9 +722,9 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
         double *o = out + (size_t)l * EE_Q_N;
         float mx = 0.0f, mn = 0.0f;
         ptrdiff_t bad = 0, run = 0, longest = 0;
-        const int nonfinite = extremes(row, n, &mx, &mn);
+        const int nonfinite = P->extremes(row, n, &mx, &mn);
         if (have_limbs && q->derive[l] != EE_Q_OWN && !nonfinite &&
-            derived_from(row, x + (size_t)q->lead_i * (size_t)n, x + (size_t)q->lead_ii * (size_t)n, n, q->derive[l],
+            P->derived_from(row, x + (size_t)q->lead_i * (size_t)n, x + (size_t)q->lead_ii * (size_t)n, n, q->derive[l],
                          mx - mn)) {
             o[EE_Q_DERIVED] = 1.0;
             continue;
@@ -476,7 +778,7 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
             o[EE_Q_RR_OK] = 1.0;
             continue;
         }
-        lead_features(v, n, q, &g, mx, mn, o, e + (size_t)l * (size_t)nb, med + (size_t)l * (size_t)S, xm, t,
+        lead_features(P, v, n, q, &g, mx, mn, o, e + (size_t)l * (size_t)nb, med + (size_t)l * (size_t)S, xm, t,
                       blocks);
     }
     if (!too_short) {
@@ -487,10 +789,10 @@ int ee_quality(const float *x, ptrdiff_t n, int L, const ee_qspec *q, double *ou
         for (int l = 0; l < L; l++) {
             if (out[(size_t)l * EE_Q_N + EE_Q_DERIVED] != 0.0) continue;
             const double a = out[(size_t)l * EE_Q_N + EE_Q_ACTIVITY];
-            if (a >= q->flat_mV) t[live++] = a;
+            if (a >= q->flat_mV) blocks[live++] = a;
             top = a > top ? a : top;
         }
-        const double rec = live ? select_k(t, live, (ptrdiff_t)(0.5 * (double)(live - 1))) : top;
+        const double rec = live ? select_k(blocks, live, (ptrdiff_t)(0.5 * (double)(live - 1)), t) : top;
         for (int l = 0; l < L; l++) {
             double *o = out + (size_t)l * EE_Q_N;
             if (o[EE_Q_DERIVED] != 0.0) continue;

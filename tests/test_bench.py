@@ -169,7 +169,7 @@ def test_worker_memory_is_its_own(tiny_run):
     ballast = np.ones(600 * 2**20 // 8)  # 600 MiB resident in this (the parent) process
     job = {"path": str(tiny_run["int8"]), "engine": "ort", "threads": 1, "batches": [1], "seconds": 0.01,
            "min_runs": 5}
-    res = bench._spawn(job, timeout=120)
+    res = bench.spawn(job, timeout=120)
     assert ballast.sum() > 0 and "error" not in res, res
     assert 20 < res["batch1_rss_mib"] <= res["peak_rss_mib"] < 400
 

@@ -7,7 +7,7 @@ import pytest
 
 from ecgedge.datasets import load_dataset
 from ecgedge.datasets.folds import stratified_folds
-from ecgedge.datasets.ptbxl import TASKS
+from ecgedge.datasets.registry import DATASETS
 from ecgedge.errors import DataSetError
 
 
@@ -29,7 +29,7 @@ def test_ptbxl_superdiagnostic_matches_the_benchmark(data):
 
 def test_ptbxl_tasks_and_rates(data):
     sizes = {}
-    for task in TASKS:
+    for task in DATASETS["ptbxl"].tasks:
         ds = load_dataset("ptbxl", task=task)
         sizes[task] = len(ds.classes)
         assert len(ds) + len(ds.unlabelled) == 1999

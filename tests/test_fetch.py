@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from ecgedge.datasets.registry import DATASETS
 from ecgedge.errors import FetchError
-from ecgedge.fetch import DATASETS, FetchReport, fetch
+from ecgedge.fetch import FetchReport, fetch
 
 FILES = [
     "records100/00000/00001_lr.hea",
@@ -178,13 +179,13 @@ def _files_under(path: Path) -> set[str]:
 
 
 def test_registry() -> None:
-    assert DATASETS["ptbxl"].root_url() == "https://physionet.org/files/ptb-xl/1.0.3/"
-    assert DATASETS["physionet2017"].root_url() == "https://physionet.org/files/challenge-2017/1.0.0/"
-    assert DATASETS["cinc2021"].root_url("http://m/x/") == "http://m/x/challenge-2021/1.0.3/"
-    cpsc = DATASETS["cpsc2018"]
+    assert DATASETS["ptbxl"].source.root_url() == "https://physionet.org/files/ptb-xl/1.0.3/"
+    assert DATASETS["physionet2017"].source.root_url() == "https://physionet.org/files/challenge-2017/1.0.0/"
+    assert DATASETS["cinc2021"].source.root_url("http://m/x/") == "http://m/x/challenge-2021/1.0.3/"
+    cpsc = DATASETS["cpsc2018"].source
     assert (cpsc.slug, cpsc.version, cpsc.subdir) == ("challenge-2021", "1.0.3", "training/cpsc_2018/")
     assert "2021" in cpsc.description
-    assert DATASETS["mitdb"].root_url() == "https://physionet.org/files/mitdb/1.0.0/"
+    assert DATASETS["mitdb"].source.root_url() == "https://physionet.org/files/mitdb/1.0.0/"
 
 
 def test_full_fetch_then_second_run_skips(tree: Path, data_root: Path, serve, tmp_path: Path) -> None:

@@ -28,11 +28,11 @@ def _ptbxl(data, n=6, rate=100):
 
 def test_predictor_matches_the_training_path(tiny_run, data):
     """What infer computes for a record file equals what training evaluated for it from the prepared store."""
+    from ecgedge.runtime.evalset import store_windows
     from ecgedge.runtime.ort import run_batched, session
     from ecgedge.runtime.post import aggregate, probabilities
     from ecgedge.runtime.predictor import Predictor
     from ecgedge.store import PreparedStore
-    from ecgedge.training.data import eval_windows
 
     pred = Predictor(tiny_run["fp32"], threads=1)
     stores = list((tiny_run["cache"] / "stores").iterdir())
@@ -42,7 +42,7 @@ def test_predictor_matches_the_training_path(tiny_run, data):
     files = {p.stem.removesuffix("_lr"): p for p in (data / "ptb-xl" / "records100").rglob("*.hea")}
     for i in range(5):
         hea = files[store.names[i]]
-        x, owner = eval_windows(store, np.array([i]), c.window, c.preprocessing.stride)
+        x, owner = store_windows(store, np.array([i]), c.preprocessing)
         want = aggregate(probabilities(run_batched(sess, x), c.multilabel), owner, 1, c.aggregate)[0]
         got = pred.predict(str(hea))
         assert got.ok and got.n_windows == len(x)

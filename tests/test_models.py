@@ -14,13 +14,12 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from ecgedge.errors import EcgedgeError  # noqa: E402
+from ecgedge.export.torch_export import export_context, export_dynamic_shapes  # noqa: E402
 from ecgedge.training.models import (  # noqa: E402
     MODELS,
     ECGModel,
     build_model,
     count_parameters,
-    export_context,
-    export_dynamic_shapes,
     list_models,
 )
 

@@ -189,6 +189,34 @@ def test_native_kernel_matches_the_numpy_definition(data):
     assert verdicts > 100
 
 
+def test_native_kernel_matches_at_every_rate_and_length():
+    """The kernel's vector paths (block means by factors 2 to 10, vector-length tails, order statistics over many
+    equal values) against the numpy definition at rates and lengths the shared records do not have."""
+    from ecgedge.simulate import simulated_ecg
+
+    if Q._kernel(None) is None:
+        pytest.skip("the native kernel (with its quality features) is not built here")
+    rng = np.random.default_rng(5)
+    cases = 0
+    for fs in (128.0, 250.0, 257.0, 300.0, 360.0, 400.0, 800.0, 1000.0):
+        for duration in (10.0, 3.7):
+            x = np.asarray(simulated_ecg(duration, fs, seed=int(fs)).data, np.float32)
+            x = x[:, : x.shape[1] - int(rng.integers(0, 17))]  # lengths off any vector multiple
+            quantised = np.round(x * 200) / 200  # a 200-units/mV converter: ties everywhere
+            held = x.copy()
+            held[3, x.shape[1] // 3:] = held[3, x.shape[1] // 3]  # a long constant stretch: equal block values
+            for y in (x, quantised.astype(np.float32), held):
+                a, b = Q.features(y, fs, leads=STANDARD_12), Q.features_reference(y, fs, STANDARD_12)
+                for k in Q.FEATURES:
+                    tol = 0.3 if k in ("busy", "bpm", "rr_ok") else 1e-3
+                    np.testing.assert_allclose(a[k], b[k], rtol=tol, atol=1e-6, err_msg=f"{fs} {duration} {k}")
+                native = Q.assess(y, fs, STANDARD_12)
+                reference = Q.judge(b, STANDARD_12, y.shape[1] / fs, fs=fs)
+                assert (native.verdict, native.reasons) == (reference.verdict, reference.reasons), (fs, duration)
+                cases += 1
+    assert cases == 48
+
+
 def test_limb_leads_equal_to_their_formula_are_judged_through_i_and_ii():
     rng = np.random.default_rng(3)
     i, ii = rng.normal(0, 0.3, (2, 5000)).astype(np.float32)

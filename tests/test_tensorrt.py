@@ -360,7 +360,8 @@ def onnx_models(trt, tmp_path_factory):
     onnx = pytest.importorskip("onnx")
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from ecgedge.training.models import build_model, export_context, export_dynamic_shapes
+    from ecgedge.export.torch_export import export_context, export_dynamic_shapes
+    from ecgedge.training.models import build_model
 
     torch.manual_seed(0)
     model = build_model("mobilenet1d", leads=12, classes=5, fs=100, window=250).eval()

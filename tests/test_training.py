@@ -94,7 +94,7 @@ def test_ema_weights_are_validated_selected_and_shipped(data, cache):
     store = open_store(r)
     y, _, _ = labels(store, r)
     split = make_split(store, r, y)
-    pv = predict(ck.build_model(), store, split.val, 250, 125, "max", "cpu")
+    pv = predict(ck.build_model(), store, split.val, ck.contract, "cpu")
     assert macro_auroc(y[split.val], pv) == pytest.approx(res.metrics["history"][0]["val_macro_auroc"], abs=1e-9)
     for bad in ("1.0", "-0.1"):
         with pytest.raises(EcgedgeError, match="train.ema"):

@@ -7,33 +7,27 @@ from pathlib import Path
 
 from ..errors import DataSetError
 from .base import SPLITS, DataSet, RecordRef, data_root
+from .registry import DATASETS, dataset_info
 
 __all__ = ["DATASETS", "SPLITS", "DataSet", "RecordRef", "data_root", "detect_dataset", "load_dataset"]
-
-#: name -> (default task, tasks, description)
-DATASETS = {
-    "ptbxl": ("superdiagnostic", ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all"),
-              "PTB-XL, 12 leads, 100/500 Hz, official strat_fold"),
-    "cpsc2018": ("cpsc9", ("cpsc9",), "CPSC2018 original .mat + REFERENCE.csv, 9 classes"),
-    "cinc2021": ("cpsc9", ("cpsc9", "all"), "PhysioNet/CinC 2021 WFDB with SNOMED # Dx codes"),
-    "cinc2020": ("cpsc9", ("cpsc9", "all"), "PhysioNet/CinC 2020 WFDB with SNOMED # Dx codes"),
-    "physionet2017": ("rhythm", ("rhythm",), "PhysioNet/CinC 2017 single-lead AF: N, A, O, ~"),
-    "folder": ("labels", ("labels",), "your own folder of records + labels CSV"),
-}
 
 
 def load_dataset(name: str, root: str | os.PathLike[str] | None = None, *, task: str | None = None,
                  fs: float | None = None, labels: str | os.PathLike[str] | None = None,
                  classes: list[str] | None = None, folds: str | os.PathLike[str] | None = None,
                  seed: int = 0) -> DataSet:
-    """Load a data set by name (``ptbxl``, ``cpsc2018``, ``cinc2021``, ``physionet2017``, ``folder``)."""
-    if name not in DATASETS:
-        raise DataSetError(f"unknown data set {name!r}", fix="choose one of " + ", ".join(DATASETS))
-    task = task or DATASETS[name][0]
+    """Load a labelled data set by name (``ptbxl``, ``cpsc2018``, ``cinc2021``, ``cinc2020``, ``physionet2017``,
+    ``folder``; see :data:`.registry.DATASETS`). ``root`` defaults to the data set's folder under the data root."""
+    info = dataset_info(name)
+    task = task or info.default_task
+    if root is None and info.folder:
+        root = info.default_root()
+    if task not in info.tasks:
+        raise DataSetError(f"unknown {name} task {task!r}", fix="choose one of " + ", ".join(info.tasks))
     if name == "ptbxl":
         from .ptbxl import load_ptbxl
 
-        return load_ptbxl(root, task=task, fs=fs or 100, folds=folds)
+        return load_ptbxl(root, task=task, fs=fs or info.rates[0], folds=folds)
     from . import challenges
 
     if name == "cpsc2018":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import DataSetError, RecordError
 from ..io.wfdb_header import read_header
-from .base import N_FOLDS, DataSet, RecordRef, data_root, read_folds_csv
+from .base import N_FOLDS, DataSet, RecordRef, read_folds_csv
 from .folds import stratified_folds
 from .snomed import CPSC_CLASSES, SNOMED_TO_CPSC, snomed_name
 
@@ -55,12 +55,11 @@ def _read_reference(path: Path, header: bool) -> list[tuple[int, list[str]]]:
     return [(i + 1, row) for i, row in enumerate(rows) if i >= start and any(c.strip() for c in row)]
 
 
-def load_cpsc2018(root: str | os.PathLike[str] | None = None, task: str = "cpsc9",
+def load_cpsc2018(root: str | os.PathLike[str], task: str = "cpsc9",
                   folds: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSet:
-    """CPSC2018 in its original form: ``REFERENCE.csv`` (up to three of classes 1-9) + ``.mat``."""
-    root = Path(root) if root is not None else data_root() / "cpsc2018"
-    if task != "cpsc9":
-        raise DataSetError(f"unknown CPSC2018 task {task!r}", fix="the task is cpsc9 (the nine classes)")
+    """CPSC2018 in its original form: ``REFERENCE.csv`` (up to three of classes 1-9) + ``.mat``; one task,
+    ``cpsc9`` (the nine classes)."""
+    root = Path(root)
     ref = root / "REFERENCE.csv"
     records, missing = [], []
     on_disk = {p.name for p in root.iterdir()} if root.is_dir() else set()
@@ -91,16 +90,14 @@ def load_cpsc2018(root: str | os.PathLike[str] | None = None, task: str = "cpsc9
     return assign_folds(ds, folds, seed)
 
 
-def load_cinc(root: str | os.PathLike[str] | None = None, task: str = "cpsc9",
+def load_cinc(root: str | os.PathLike[str], task: str = "cpsc9",
               folds: str | os.PathLike[str] | None = None, seed: int = 0, name: str = "cinc2021") -> DataSet:
     """CinC 2020/2021 WFDB records; labels from each header's ``# Dx:`` SNOMED-CT codes.
 
     ``cpsc9`` maps the codes onto the nine CPSC2018 classes (records with none of them are
     dropped); ``all`` keeps every code, named where the code is known.
     """
-    root = Path(root) if root is not None else data_root() / "cinc2021"
-    if task not in ("cpsc9", "all"):
-        raise DataSetError(f"unknown CinC task {task!r}", fix="choose cpsc9 or all")
+    root = Path(root)
     headers = sorted(root.rglob("*.hea"))
     if not headers:
         raise DataSetError("no WFDB headers (.hea) found", path=root, fix="point at a CinC 2020/2021 folder")
@@ -137,14 +134,12 @@ def load_cinc(root: str | os.PathLike[str] | None = None, task: str = "cpsc9",
     return assign_folds(ds, folds, seed)
 
 
-def load_physionet2017(root: str | os.PathLike[str] | None = None, task: str = "rhythm",
+def load_physionet2017(root: str | os.PathLike[str], task: str = "rhythm",
                        folds: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSet:
-    """PhysioNet/CinC 2017: single-lead AliveCor ECGs, one of N, A, O, ~ each."""
-    root = Path(root) if root is not None else data_root() / "physionet2017" / "training2017"
+    """PhysioNet/CinC 2017: single-lead AliveCor ECGs, one of N, A, O, ~ each (task ``rhythm``)."""
+    root = Path(root)
     if not (root / "REFERENCE.csv").exists() and (root / "training2017" / "REFERENCE.csv").exists():
         root = root / "training2017"
-    if task != "rhythm":
-        raise DataSetError(f"unknown PhysioNet-2017 task {task!r}", fix="the task is rhythm (N, A, O, ~)")
     ref = root / "REFERENCE.csv"
     records, missing = [], []
     on_disk = {p.name for p in root.iterdir()} if root.is_dir() else set()

@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 
 from ..errors import DataSetError
-from .base import DataSet, RecordRef, data_root, read_folds_csv
+from .base import DataSet, RecordRef, read_folds_csv
+from .registry import DATASETS
 
-TASKS = ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all")
 SUPERCLASSES = ("CD", "HYP", "MI", "NORM", "STTC")
 
 
@@ -69,14 +69,16 @@ def task_labels(codes: dict, statements: dict[str, dict[str, str]], task: str) -
     return out
 
 
-def load_ptbxl(root: str | os.PathLike[str] | None = None, task: str = "superdiagnostic",
-               fs: float = 100, folds: str | os.PathLike[str] | None = None) -> DataSet:
-    root = Path(root) if root is not None else data_root() / "ptb-xl"
-    if task not in TASKS:
-        raise DataSetError(f"unknown PTB-XL task {task!r}", fix="choose one of " + ", ".join(TASKS))
-    if fs not in (100, 500):
-        raise DataSetError(f"PTB-XL is distributed at 100 and 500 Hz, not {fs:g}",
-                           fix="load at 100 or 500 Hz; `ecgedge data prepare --fs` resamples")
+def load_ptbxl(root: str | os.PathLike[str], task: str = "superdiagnostic", fs: float = 100,
+               folds: str | os.PathLike[str] | None = None) -> DataSet:
+    """PTB-XL from its folder (see :func:`ecgedge.datasets.load_dataset`, which checks ``task``)."""
+    root = Path(root)
+    rates = DATASETS["ptbxl"].rates
+    if fs not in rates:
+        shown = " and ".join(f"{r:g}" for r in rates)
+        raise DataSetError(f"PTB-XL is distributed at {shown} Hz, not {fs:g}",
+                           fix=f"load at {' or '.join(f'{r:g}' for r in rates)} Hz; `ecgedge data prepare --fs` "
+                               "resamples")
     db_path = root / "ptbxl_database.csv"
     statements = read_statements(str(root / "scp_statements.csv"))
     column = "filename_lr" if fs == 100 else "filename_hr"

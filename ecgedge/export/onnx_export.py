@@ -32,7 +32,7 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
     import onnx
     import torch
 
-    from ..training.models import export_context, export_dynamic_shapes
+    from .torch_export import export_context, export_dynamic_shapes
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes, per export
     model = model.eval()

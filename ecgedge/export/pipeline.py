@@ -188,10 +188,8 @@ class _Staging:
 
 def _eval(sess, val, contract, batch: int = 256) -> np.ndarray:
     from ..runtime.ort import run_batched
-    from ..runtime.post import aggregate, probabilities
 
-    return aggregate(probabilities(run_batched(sess, val.x, batch), contract.multilabel), val.owner, val.records,
-                     contract.aggregate)
+    return val.per_record(run_batched(sess, val.x, batch), contract)
 
 
 def _gate_row(name, y, p_ref, p_new, classes) -> dict:

@@ -1,7 +1,7 @@
 """AOTInductor packages: a model compiled ahead of time into a ``.pt2`` file, with dynamic batch and time.
 
 :func:`export_pt2` runs ``torch.export.export`` (batch and time symbolic, from
-:func:`~ecgedge.training.models.export_dynamic_shapes`) and ``torch._inductor.aoti_compile_and_package``;
+:func:`~ecgedge.export.torch_export.export_dynamic_shapes`) and ``torch._inductor.aoti_compile_and_package``;
 the runtime's :class:`~ecgedge.runtime.pt2.PT2Engine` loads the package with
 ``torch._inductor.aoti_load_package`` and runs it on numpy arrays.
 
@@ -84,7 +84,7 @@ def export_pt2(model, example, out_path: str | os.PathLike[str], *, device: str 
     """
     import torch
 
-    from ..training.models import export_context, export_dynamic_shapes
+    from .torch_export import export_context, export_dynamic_shapes
 
     if device not in DEVICES:
         raise EcgedgeError(f"pt2 device must be cpu or cuda, not {device!r}", where="pt2.device")

@@ -12,25 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import InputContract
 from ..errors import EcgedgeError
-
-
-@dataclass
-class EvalSet:
-    x: np.ndarray  # float32 [windows, leads, window]
-    owner: np.ndarray  # record position of each window
-    y: np.ndarray  # [records, classes] targets
-    description: str
-
-    @property
-    def records(self) -> int:
-        return int(self.y.shape[0])
+from ..runtime.evalset import EvalSet, from_store
 
 
 def _same_preprocessing(contract: InputContract, store_prep: dict) -> list[str]:
@@ -47,7 +35,7 @@ def _same_preprocessing(contract: InputContract, store_prep: dict) -> list[str]:
 def training_data(ckpt_meta: dict, contract: InputContract, *, calib_size: int, seed: int = 0,
                   need_val: bool = True, log=print) -> tuple[np.ndarray, EvalSet | None]:
     """Calibration crops from the training split and the validation set of the checkpoint's recipe."""
-    from ..training.data import crop_batch, eval_windows, labels, make_split, open_store
+    from ..training.data import crop_batch, labels, make_split, open_store
     from ..training.recipe import recipe_from_dict
 
     recipe = recipe_from_dict(ckpt_meta.get("recipe") or {})
@@ -76,18 +64,16 @@ def training_data(ckpt_meta: dict, contract: InputContract, *, calib_size: int, 
     log(f"calibration: {len(calib)} random windows from the training split ({split.description})")
     val = None
     if need_val:
-        stride = contract.preprocessing.stride or contract.window
+        task = store.manifest.get("task")
         idx, what = split.val, "validation split"
         if not len(idx):
             # data.split = "all": nothing is held out, so the gate compares INT8 with FP32 on records the model
             # trained on (folds 1 and 2): agreement, not an accuracy estimate
             idx = np.flatnonzero(np.isin(store.folds.astype(int), [1, 2]))
             what = "records it trained on (folds 1+2: nothing is held out; the gate measures INT8 against FP32)"
-        x, owner = eval_windows(store, idx, contract.window, stride)
-        val = EvalSet(x.astype(np.float32), owner, y[idx],
-                      f"{what} of {recipe.data.dataset}"
-                      f"{'/' + store.manifest.get('task', '') if store.manifest.get('task') else ''}: "
-                      f"{len(idx)} records, {len(x)} windows")
+        val = from_store(store, idx, y[idx], contract.preprocessing,
+                         f"{what} of {recipe.data.dataset}{'/' + task if task else ''}")
+        val.description += f": {len(idx)} records, {len(val.x)} windows"
     return calib, val
 
 

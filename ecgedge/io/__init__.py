@@ -9,10 +9,7 @@ from ..signal import Signal
 from .wfdb_header import Header, parse_header, read_header
 from .wfdb_record import read_wfdb
 
-__all__ = ["Header", "Signal", "parse_header", "read_header", "read_record", "read_wfdb", "RECORD_SUFFIXES"]
-
-#: Files that name a record.
-RECORD_SUFFIXES = (".hea", ".mat")
+__all__ = ["Header", "Signal", "parse_header", "read_header", "read_record", "read_wfdb"]
 
 
 def read_record(path: str | os.PathLike[str], *, keep_digital: bool = False, check_values: bool = True) -> Signal:

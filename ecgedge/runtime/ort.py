@@ -8,9 +8,9 @@ import numpy as np
 
 from ..errors import EcgedgeError
 
+#: onnxruntime's execution providers for each onnxruntime engine (:data:`ecgedge.kinds.ENGINES` names them)
 PROVIDERS = {"ort": ["CPUExecutionProvider"],
-             "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-             "ort-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}
+             "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 
 def session(path: str | os.PathLike[str] | bytes, engine: str = "ort", threads: int | None = None):

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.registry import RECORD_SUFFIXES, record_files
 from ..errors import EcgedgeError, OptionError
 from ..leads import check_lead_option, normalize_lead, single_lead_source
 from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
-
-RECORD_SUFFIXES = (".hea", ".mat")
 
 
 @dataclass
@@ -91,10 +90,8 @@ def expand_paths(items: Iterable[str]) -> Iterator[str]:
         for h in hits:
             p = Path(h)
             if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    suf = f.suffix.lower()
-                    if suf == ".hea" or (suf == ".mat" and not f.with_suffix(".hea").exists()):
-                        yield from emit(f)
+                for f in record_files(p):
+                    yield from emit(f)
             else:
                 yield from emit(p)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import load_dataset
+from ..datasets.registry import files_rate
 from ..dsp import Preprocessing
 from ..errors import EcgedgeError
 from ..store import PreparedStore, prepare
@@ -36,8 +37,7 @@ def open_store(r: Recipe, progress=None) -> PreparedStore:
     """Prepare (or reuse) the store this recipe trains on."""
     spec = preprocessing_for(r)
     d = r.data
-    ds = load_dataset(d.dataset, d.root or None, task=d.task or None,
-                      fs=r.preprocessing.fs if d.dataset == "ptbxl" and r.preprocessing.fs in (100, 500) else None,
+    ds = load_dataset(d.dataset, d.root or None, task=d.task or None, fs=files_rate(d.dataset, r.preprocessing.fs),
                       labels=d.labels or None, folds=d.folds or None, seed=r.seed)
     if not ds.records:
         raise EcgedgeError(f"data set {d.dataset} has no records on disk", path=ds.root)
@@ -162,19 +162,6 @@ def crop_batch(store: PreparedStore, idx: np.ndarray, window: int, rng: np.rando
         else:
             out[k, :, :T] = x
     return out
-
-
-def eval_windows(store: PreparedStore, idx: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sliding windows of every record (the tail covered, short records zero-padded), as inference cuts
-    them; returns windows ``[n, leads, window]`` and the position in ``idx`` each belongs to."""
-    from ..dsp import reference as R
-
-    parts, owner = [], []
-    for k, i in enumerate(idx):
-        w = R.windows(np.asarray(store.signal(int(i)), np.float64), window, stride, True, "zeros")
-        parts.append(w)
-        owner.append(np.full(len(w), k))
-    return np.concatenate(parts), np.concatenate(owner)
 
 
 def aggregate(probs: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:

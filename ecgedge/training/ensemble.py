@@ -96,7 +96,6 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
     store, y, classes, split = d.store, d.y, d.classes, d.split
     if store.manifest.get("key") != first.meta.get("store_key"):
         log("warning: the prepared store differs from the one the members were trained on (its key changed)")
-    window, stride = c0.window, c0.preprocessing.stride or c0.window
     dev = torch.device("cpu")
     log(f"ensemble of {len(cks)}: {', '.join(s['arch'] for s in spec)}; {split.description}: "
         f"{len(split.train)}/{len(split.val)}/{len(split.test)}")
@@ -104,11 +103,11 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
     for ck, m in zip(cks, model.members):
         v = (ck.meta.get("metrics") or {}).get("val_macro_auroc")  # what its training run measured
         if v is None:
-            pv = predict(m, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
+            pv = predict(m, store, split.val, c0, dev)
             v = evaluate(y[split.val], pv, classes, bootstrap=0)["macro_auroc"]
         member_val.append(float(v))
         log(f"  {ck.arch} ({ck.path}): validation macro AUROC {member_val[-1]:.4f}")
-    pv = predict(model, store, split.val, window, stride, c0.aggregate, dev, multilabel=c0.multilabel)
+    pv = predict(model, store, split.val, c0, dev)
     thresholds = tune_thresholds(y[split.val], pv, method="f1")
     report = {
         "recipe": name or f"ensemble-{'-'.join(s['arch'] for s in spec)}", "split": split.description,
@@ -116,8 +115,7 @@ def build_ensemble(members: list[str | os.PathLike[str]], out: str | os.PathLike
                      "seed": ck.meta["recipe"].get("seed"),
                      "validation_macro_auroc": v} for ck, v in zip(cks, member_val)],
         "validation": evaluate(y[split.val], pv, classes, thresholds=thresholds, bootstrap=0),
-        "test": test_report(model, store, split, y, classes, thresholds, bootstrap, 0, window, stride, c0.aggregate,
-                            dev, c0.multilabel),
+        "test": test_report(model, store, split, y, classes, thresholds, bootstrap, 0, c0, dev),
         "n_parameters": sum(p.numel() for p in model.parameters()),
     }
     rd["name"] = report["recipe"]

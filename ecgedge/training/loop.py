@@ -25,7 +25,7 @@ from ..errors import EcgedgeError
 from ..metrics import evaluate, macro_auroc, tune_decision_weights, tune_thresholds
 from .augment import augment
 from .checkpoint import load_checkpoint, load_train_state, save_checkpoint, save_train_state
-from .data import aggregate, crop_batch, eval_windows, heldout_extra, labels, make_split, open_store
+from .data import aggregate, crop_batch, heldout_extra, labels, make_split, open_store
 from .losses import make_loss
 from .models import build_model
 from .recipe import Recipe
@@ -67,18 +67,21 @@ def _dist() -> tuple[int, int]:
     return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
 
 
-def predict(model, store, idx, window, stride, how, device, batch=None, multilabel=True) -> np.ndarray:
-    """Record-level probabilities: every window through the model, aggregated per record. Batches of 64 on a
-    CPU (256 long windows at once ran at half the speed there: the activations leave the cache), 256 else."""
+def predict(model, store, idx, contract, device, batch=None) -> np.ndarray:
+    """Record-level probabilities: every window the contract cuts (as inference cuts them) through the model,
+    aggregated per record as the contract says. Batches of 64 on a CPU (256 long windows at once ran at half the
+    speed there: the activations leave the cache), 256 else."""
+    from ..runtime.evalset import store_windows
+
     batch = batch or (64 if torch.device(device).type == "cpu" else 256)
-    X, owner = eval_windows(store, idx, window, stride)
+    X, owner = store_windows(store, idx, contract.preprocessing)
     out = []
     model.eval()
     with torch.no_grad():
         for s in range(0, len(X), batch):
             logits = model(torch.from_numpy(X[s:s + batch]).to(device)).float()
-            out.append((torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).cpu().numpy())
-    return aggregate(np.concatenate(out), owner, len(idx), how)
+            out.append((torch.sigmoid(logits) if contract.multilabel else torch.softmax(logits, 1)).cpu().numpy())
+    return aggregate(np.concatenate(out), owner, len(idx), contract.aggregate)
 
 
 def _layer_mismatch(ck, arch: str) -> str:
@@ -238,7 +241,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
         stop = False
         if main:
             stop = _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out,
-                                 state_path, best_path, contract, ckw, window, stride, dev, multilabel, log)
+                                 state_path, best_path, contract, ckw, dev, log)
         if world > 1:  # every rank learns whether rank 0 stopped early, or the others would wait forever
             flag = torch.tensor([int(stop)])
             torch.distributed.broadcast(flag, 0)
@@ -255,7 +258,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     kept: dict = {}
     weights = (tuple(r.train.decision_weights) or None) if not multilabel else None
     if len(split.val):
-        pv = predict(model, store, split.val, window, stride, r.preprocessing.aggregate, dev, multilabel=multilabel)
+        pv = predict(model, store, split.val, contract, dev)
         thresholds = tune_thresholds(y[split.val], pv, method="f1")
         kept["validation"] = (split.val, y[split.val], pv)
         if not multilabel:  # one class per record: the rule that picks it, tuned on validation for the task's score
@@ -268,8 +271,8 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     report = {
         "recipe": r.name, "split": split.description, "best_epoch": best["epoch"] + 1,
         "validation": validation,
-        "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, window, stride,
-                            r.preprocessing.aggregate, dev, multilabel, keep=kept, decision_weights=weights),
+        "test": test_report(model, store, split, y, classes, thresholds, r.train.bootstrap, r.seed, contract, dev,
+                            keep=kept, decision_weights=weights),
         "n_parameters": sum(p.numel() for p in model.parameters()), "history": history,
     }
     final = InputContract(**{**contract.__dict__, "thresholds": tuple(float(t) for t in thresholds),
@@ -302,18 +305,18 @@ def save_predictions(path: Path, store, classes, parts: dict) -> None:
     os.replace(tmp, path)
 
 
-def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, window, stride, how, dev,
-                multilabel, keep: dict | None = None, decision_weights=None) -> dict:
+def test_report(model, store, split, y, classes, thresholds, bootstrap, seed, contract, dev,
+                keep: dict | None = None, decision_weights=None) -> dict:
     """The test fold, once, with the validation thresholds; ``macro_auroc`` None when the split has no test
     records (the whole of PTB-XL as assembled here holds fold 10 out: it is scored elsewhere)."""
     if len(split.test) == 0:
         return {"records": 0, "macro_auroc": None, "macro_auroc_ci": None,
                 "note": "no test records on disk: " + split.description}
-    pt = predict(model, store, split.test, window, stride, how, dev, multilabel=multilabel)
+    pt = predict(model, store, split.test, contract, dev)
     if keep is not None:
         keep["test"] = (split.test, y[split.test], pt)
     return evaluate(y[split.test], pt, classes, thresholds=thresholds, bootstrap=bootstrap, seed=seed,
-                    single_label=None if multilabel else True, decision_weights=decision_weights)
+                    single_label=None if contract.multilabel else True, decision_weights=decision_weights)
 
 
 def test_line(t: dict, n: int) -> str:
@@ -414,15 +417,14 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
 
 
 def _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, history, best, out, state_path,
-                  best_path, contract, ckw, window, stride, dev, multilabel, log) -> bool:
+                  best_path, contract, ckw, dev, log) -> bool:
     """Rank 0 after each epoch: validate (the weights' average if kept), keep the best, write the state.
     True: stop early."""
     weights = ema if ema is not None else model
     t_train = time.perf_counter()
     windows = len(losses) * r.train.batch_size
     if len(split.val):
-        pv = predict(weights, store, split.val, window, stride, r.preprocessing.aggregate, dev,
-                     multilabel=multilabel)
+        pv = predict(weights, store, split.val, contract, dev)
         val_auc = macro_auroc(y[split.val], pv)
     else:  # data.split = "all": nothing to select on, the last epoch is the model
         val_auc = float(epoch)
