@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--selection", default="", help="how this model was chosen (written into the card)")
     ap.add_argument("--reproduce", action="append", default=[],
                     help="a command that rebuilds the model (repeat, in order; written into the card)")
-    ap.add_argument("--calib-method", default="minmax", help="INT8 calibration when this script exports the run")
+    ap.add_argument("--calib-method", default="percentile", help="INT8 calibration when this script exports the run")
     ap.add_argument("--pad", default="", choices=["", "zeros", "edge", "wrap"],
                     help="how the shipped contract pads a record shorter than its window (default: the checkpoint's); "
                          "no record of a data set whose records fill the window is affected")

@@ -113,7 +113,7 @@ def table(out_root: Path, kinds) -> dict:
         row["n_folds"], row["mean"] = len(v), statistics.mean(v)
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
         row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
-    for key, row in runs.items():
+    for row in runs.values():
         w = _pooled_weights([out_root / f"{row['kind']}-n{row['train_size']}-cv{f}" for f in sorted(row["folds"])])
         if w is not None:
             row["decision_weights_pooled_validation"] = w

@@ -293,23 +293,13 @@ def data_prepare(
 
     from .datasets import load_dataset
     from .datasets.registry import files_rate
-    from .store import prepare
+    from .store import prepare, prepare_spec
 
     ds = load_dataset(dataset, root, task=task, fs=files_rate(dataset, fs), labels=labels, folds=folds, seed=seed)
     err = _console(stderr=True)
     if ds.missing_summary():
         err.print(f"[yellow]warning:[/] {_e(ds.missing_summary())}")
-    spec = None
-    if band is not None or norm is not None:
-        from .dsp import Preprocessing
-        from .io import read_record
-        from .store import target_leads
-
-        if not ds.records:
-            raise EcgedgeError(f"data set {dataset} has no records on disk", path=ds.root)
-        first = read_record(ds.records[0].path)
-        spec = Preprocessing(fs=fs or first.fs, leads=target_leads(first.leads),
-                             band=tuple(band) if band else None, norm=norm or "none", window=None)
+    spec = prepare_spec(ds, fs, band, norm)
     with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task_id = bar.add_task("prepare", total=len(ds.records))
@@ -557,7 +547,7 @@ def export_cmd(
                                                    "of the checkpoint's data).")] = None,
     calib_size: Annotated[int | None, typer.Option(help="Calibration windows (default 512).",
                                                    callback=_at_least(1))] = None,
-    calib_method: Annotated[str | None, typer.Option(help="minmax, entropy or percentile.")] = None,
+    calib_method: Annotated[str | None, typer.Option(help="percentile (default), minmax or entropy.")] = None,
     per_channel: Annotated[bool | None, typer.Option("--per-channel/--per-tensor", help="Weight scales.")] = None,
     reduce_range: Annotated[bool | None,
                             typer.Option("--reduce-range", help="7-bit weights for CPUs without VNNI.")] = None,

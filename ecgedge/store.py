@@ -94,6 +94,18 @@ def target_leads(first_leads: tuple[str, ...]) -> tuple[str, ...]:
     return first_leads
 
 
+def prepare_spec(ds, fs: float | None, band=None, norm: str | None = None):
+    """The preprocessing a store is built with when the user asks for one (`data prepare --band/--norm`):
+    the first record's rate and leads unless given; None (the data as recorded) when neither is asked."""
+    if band is None and norm is None:
+        return None
+    if not ds.records:
+        raise EcgedgeError(f"data set {ds.name} has no records on disk", path=ds.root)
+    first = read_record(ds.records[0].path)
+    return Preprocessing(fs=fs or first.fs, leads=target_leads(first.leads), band=tuple(band) if band else None,
+                         norm=norm or "none", window=None)
+
+
 def prepare(ds: DataSet, out: str | os.PathLike[str], *, fs: float | None = None,
             leads: tuple[str, ...] | None = None, force: bool = False,
             preprocessing: Preprocessing | None = None,

@@ -34,7 +34,9 @@ METHODS = ("minmax", "entropy", "percentile")
 @dataclass
 class QuantOptions:
     flavour: str = "cpu"
-    method: str = "minmax"
+    #: "percentile" (99.999th): one extreme-amplitude calibration window stretched MinMax ranges so far that the
+    #: default PTB-XL model lost 0.295 validation AUROC (band-passed millivolts, no z-score); percentile lost 0.0001
+    method: str = "percentile"
     per_channel: bool = True
     reduce_range: bool = False
     calib_size: int = 512

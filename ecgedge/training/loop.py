@@ -485,7 +485,8 @@ def _plot(history: list[dict], path: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
-    ax2.plot(ep, [np.nan if h["val_macro_auroc"] is None else h["val_macro_auroc"] for h in history], label="validation macro AUROC", color="tab:red")
+    val = [np.nan if h["val_macro_auroc"] is None else h["val_macro_auroc"] for h in history]
+    ax2.plot(ep, val, label="validation macro AUROC", color="tab:red")
     ax2.set_ylabel("macro AUROC")
     fig.legend(loc="lower center", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
