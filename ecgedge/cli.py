@@ -592,9 +592,10 @@ def info_cmd(
 ) -> None:
     """Print a model's contract: classes, input (leads, fs, window, filtering), thresholds, provenance."""
     from .artifact import read_info
-    from .zoo import shipped
+    from .zoo import ALIASES, shipped
 
-    card = shipped().get(model)  # a shipped model's name, as --model takes it
+    models = shipped()  # a shipped model's name (or former name), as --model takes it
+    card = models.get(model) or models.get(ALIASES.get(model, ""))
     d = read_info(card["path"] if card else model).describe()
     from .trust import is_recorded, runs_code, sha256_file
 

@@ -274,7 +274,9 @@ def test_default_model_card_and_quick_start():
         pytest.skip("no shipped model in this checkout")
     for name, card in models.items():
         assert os.path.exists(card["path"]), name
-        assert card["contract"]["classes"] and card["test"]["macro_auroc_int8"] > 0.5
+        # a model trained on every record (nothing held out) carries its cross-validated estimate instead
+        held_out = card["test"]["macro_auroc_int8"] if card.get("test") else card["estimate"]["pooled"]["macro_auroc"]
+        assert card["contract"]["classes"] and held_out > 0.5
     r = run_cli("infer", "--demo")
     assert r.returncode == 0, r.stderr
     assert "simulated" in r.stdout
