@@ -13,6 +13,7 @@ import typer
 
 from . import __version__
 from .errors import EcgedgeError
+from .kinds import ENGINE_CHOICES, ENGINES, EXPORTED  # the names, from the one module that owns them (light)
 
 # no_args_is_help stays off: click < 8.2 answers it with the help and exit code 0, click >= 8.2 with an error
 # whose text is the whole help. Without it every click says "Missing command." (a usage error, exit 2), which
@@ -420,7 +421,7 @@ def infer_cmd(
                      typer.Argument(help="Records (.hea/.mat), folders (recursive) or globs.")] = None,
     model: Annotated[str | None, typer.Option(help="Exported model (.onnx/.engine/.pt2) or a shipped model's name "
                                                    "(default: the shipped PTB-XL model).")] = None,
-    engine: Annotated[str, typer.Option(help="auto, ort, ort-cuda, tensorrt or pt2.")] = "auto",
+    engine: Annotated[str, typer.Option(help=", ".join(ENGINE_CHOICES) + ".")] = "auto",
     threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).", callback=_at_least(0))] = 0,
     workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
                                                 callback=_at_least(1))] = None,
@@ -477,7 +478,7 @@ def bench_cmd(
     models: Annotated[list[str] | None, typer.Argument(
         help="Exported models (.onnx/.engine/.pt2), folders of them, or shipped names (default: the shipped "
              "models).")] = None,
-    engines: Annotated[str | None, typer.Option(help="Comma-separated: ort, ort-cuda, tensorrt, pt2 "
+    engines: Annotated[str | None, typer.Option(help=f"Comma-separated: {', '.join(ENGINES)} "
                                                      "(default: every engine that runs each model here).",
                                                 callback=_check_engines)] = None,
     precisions: Annotated[str | None, typer.Option(help="Comma-separated: fp32, fp16, int8 (default: all).",
@@ -541,7 +542,8 @@ def export_cmd(
              "jetson-nano-fp16.")] = None,
     int8: Annotated[bool | None, typer.Option("--int8/--no-int8", help="Calibrated INT8 (QDQ) ONNX.")] = None,
     fp16: Annotated[bool | None, typer.Option("--fp16/--no-fp16", help="FP16 ONNX for GPUs.")] = None,
-    target: Annotated[list[str] | None, typer.Option(help="onnx (always), tensorrt, pt2; repeat for several.")] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        help=f"{EXPORTED[0]} (always), {', '.join(EXPORTED[1:])}; repeat for several.")] = None,
     flavour: Annotated[str | None, typer.Option(help="INT8 flavour: cpu (U8S8) or tensorrt (S8S8 symmetric).")] = None,
     calib: Annotated[str | None, typer.Option(help="Folder of records to calibrate on (default: the training split "
                                                    "of the checkpoint's data).")] = None,
