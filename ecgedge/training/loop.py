@@ -423,27 +423,24 @@ def _end_of_epoch(model, ema, opt, store, split, y, r, epoch, losses, lr, t0, hi
     weights = ema if ema is not None else model
     t_train = time.perf_counter()
     windows = len(losses) * r.train.batch_size
+    val_auc = None  # data.split = "all": nothing to select on, the last epoch is the model
     if len(split.val):
-        pv = predict(weights, store, split.val, contract, dev)
-        val_auc = macro_auroc(y[split.val], pv)
-    else:  # data.split = "all": nothing to select on, the last epoch is the model
-        val_auc = float(epoch)
+        val_auc = macro_auroc(y[split.val], predict(weights, store, split.val, contract, dev))
     t_val = time.perf_counter()
     row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "steps": len(losses),
-           "val_macro_auroc": val_auc if len(split.val) else None, "lr": lr, "seconds": round(t_val - t0, 2),
+           "val_macro_auroc": val_auc, "lr": lr, "seconds": round(t_val - t0, 2),
            "train_windows_per_s": round(windows / max(t_train - t0, 1e-9), 1),
            "validation_seconds": round(t_val - t_train, 2)}
     history.append(row)
-    improved = val_auc > best["auroc"]
+    improved = val_auc is None or val_auc > best["auroc"]
     if improved:
-        best.update(auroc=val_auc, epoch=epoch)
-        save_checkpoint(best_path, weights, contract=contract, epoch=epoch,
-                        metrics={"val_macro_auroc": val_auc if len(split.val) else None},
+        best.update(epoch=epoch, **({} if val_auc is None else {"auroc": val_auc}))
+        save_checkpoint(best_path, weights, contract=contract, epoch=epoch, metrics={"val_macro_auroc": val_auc},
                         **ckw)
     save_train_state(state_path, model, opt, {"epoch": epoch, "history": history, "best": best}, ema)
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
-    shown = f"val macro AUROC {val_auc:.4f}" if len(split.val) else "no validation (every record trains)"
+    shown = "no validation (every record trains)" if val_auc is None else f"val macro AUROC {val_auc:.4f}"
     log(f"epoch {epoch + 1:>3}/{r.train.epochs}  loss {row['loss']:.4f}  {shown}"
         f"{'  *' if improved else ''}  ({row['seconds']:.1f} s, {row['train_windows_per_s']:.0f} training windows/s)")
     if r.train.patience and epoch - best["epoch"] >= r.train.patience:
