@@ -9,7 +9,7 @@ and the share of resamples in which the first scored higher.
 
 Two models' own intervals on 252 records overlap for any gain under ~0.06; the paired interval is what says
 whether a gain is real. Evaluating a test fold again chooses nothing: the checkpoints and their thresholds are
-fixed before this runs. Results: ``benchmarks/results/paired-<name>.json`` and the README block ``paired``.
+fixed before this runs. Results: ``benchmarks/results/paired-<name>.json`` and a README block (``--block``, default ``paired``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def compare() -> None:
     ap.add_argument("others", nargs="+", help="models it is compared against (as the reference)")
     ap.add_argument("--name", default="ptbxl100-fold10", help="results file: benchmarks/results/paired-NAME.json")
     ap.add_argument("--resamples", type=int, default=2000)
-    ap.add_argument("--readme", action="store_true", help="rewrite the README's `paired` block")
+    ap.add_argument("--readme", action="store_true", help="rewrite the README's block (--block)")
+    ap.add_argument("--block", default="paired", help="the README block --readme rewrites (default: paired)")
     args = ap.parse_args()
 
     _, ref_s, ref_y, ref_ids, ref_classes, ref_info = heldout_predictions(args.reference)
@@ -103,7 +104,7 @@ def compare() -> None:
             lo, hi = row["difference_ci"]
             lines.append(f"| {row['model']['run']} | {row['b']:.3f} | "
                          f"{row['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {100 * row['p_a_better']:.1f} % |")
-        if replace_block("paired", "\n".join(lines)):
+        if replace_block(args.block, "\n".join(lines)):
             print("README block updated")
 
 

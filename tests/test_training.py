@@ -162,6 +162,33 @@ def test_transfer_to_single_lead_af(data, cache):
     assert 0 <= res.metrics["test"]["macro_auroc"] <= 1
 
 
+def test_second_cycle_keeps_the_head_and_refuses_other_classes(data, cache):
+    """transfer.head = "keep": a model trained again on its own task starts from its own head (a warm restart);
+    on another task it is refused with the field and the fix named, before any training."""
+    import torch
+
+    from ecgedge.errors import EcgedgeError
+    from ecgedge.training.loop import _transfer, train
+
+    pre = train(_recipe(cache), cache / "pre", log=lambda m: None)
+    ck = load_checkpoint(pre.checkpoint)
+    r = _recipe(cache, [f'transfer.init="{pre.checkpoint}"', 'transfer.head="keep"'])
+    classes = tuple(ck.contract.classes)
+    logs: list[str] = []
+    model = _transfer(ck.arch, r, len(ck.contract.leads), len(classes), ck.contract.fs, logs.append, classes)
+    want = ck.build_model().state_dict()
+    got = model.state_dict()
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert any("head kept" in m for m in logs)
+    res = train(r, cache / "again", log=lambda m: None)
+    assert load_checkpoint(res.checkpoint).contract.classes == classes
+    with pytest.raises(EcgedgeError) as e:
+        _transfer(ck.arch, r, len(ck.contract.leads), 2, ck.contract.fs, logs.append, ("A", "B"))
+    assert "transfer.head" in str(e.value) and "reset" in str(e.value)
+    with pytest.raises(EcgedgeError, match="transfer.head"):
+        load_recipe(REPO / "train" / "ptbxl_resnet1d18.toml", ['transfer.head="new"'])
+
+
 def test_init_path_is_taken_as_it_is():
     """`ecgedge train --init PATH` sets transfer.init to PATH itself: a Windows path or a quote in a folder name
     once went through a TOML string and came back with its backslashes read as escapes or its quotes kept."""

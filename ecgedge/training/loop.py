@@ -104,7 +104,7 @@ def _layer_mismatch(ck, arch: str) -> str:
     return ", ".join(parts)
 
 
-def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, log):
+def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, log, class_names=()):
     """A model initialised from a pretrained checkpoint: new head, first layer adapted to the leads."""
     ck = load_checkpoint(r.transfer.init)
     if ck.arch == "ensemble":
@@ -119,7 +119,16 @@ def _transfer(model_arch: str, r: Recipe, leads: int, classes: int, fs: float, l
     if len(ck.contract.leads) != leads:
         model.adapt_input(leads, mode=r.transfer.lead_adapt)
         log(f"first layer adapted from {len(ck.contract.leads)} to {leads} lead(s) ({r.transfer.lead_adapt})")
-    model.reset_head(classes)
+    if r.transfer.head == "keep":
+        if tuple(ck.contract.classes) != tuple(class_names) or len(ck.contract.leads) != leads:
+            raise EcgedgeError(
+                f"transfer.head = \"keep\" needs the checkpoint's classes and leads: it predicts "
+                f"{', '.join(ck.contract.classes)} from {len(ck.contract.leads)} lead(s), the recipe "
+                f"{', '.join(class_names)} from {leads}", path=r.transfer.init, where="transfer.head",
+                fix='use transfer.head = "reset" (a new head for these classes)')
+        log(f"continuing {r.transfer.init}: its head kept ({len(class_names)} classes)")
+    else:
+        model.reset_head(classes)
     if ck.contract.fs != fs:
         log(f"note: pretrained at {ck.contract.fs:g} Hz, fine-tuning at {fs:g} Hz (inputs are resampled)")
     return model
@@ -159,7 +168,7 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
     # -- model -----------------------------------------------------------------------------------
     arch_kwargs = dict(r.model.kwargs)
     if r.transfer.init:
-        model = _transfer(r.model.arch, r, leads, len(classes), fs, log)
+        model = _transfer(r.model.arch, r, leads, len(classes), fs, log, tuple(str(c) for c in classes))
     else:
         model = build_model(r.model.arch, leads=leads, classes=len(classes), fs=fs, window=window, **arch_kwargs)
     model.to(dev)

@@ -97,6 +97,9 @@ class TransferCfg:
     mode: str = "finetune"  # finetune | linear | gradual
     discriminative_lr: float = 1.0  # lr of group g = lr * factor ** (groups - 1 - g)
     lead_adapt: str = "mean"  # how a pretrained first layer meets a different lead count
+    #: "reset": a new head for the target's classes; "keep": the checkpoint's own head (same classes, same
+    #: order) -- a second training cycle of a model on its own task (a warm restart)
+    head: str = "reset"
 
 
 @dataclass
@@ -126,6 +129,8 @@ class Recipe:
             (t.min_samples_per_epoch >= 0, "train.min_samples_per_epoch", "must be 0 or more"),
             (t.lr > 0, "train.lr", "must be positive"),
             (0.0 <= t.ema < 1.0, "train.ema", "must be in [0, 1): the EMA decay per step, e.g. 0.995 (0: off)"),
+            (self.transfer.head in ("reset", "keep"), "transfer.head",
+             f"{self.transfer.head!r} is not reset or keep"),
             (self.transfer.mode in ("finetune", "linear", "gradual"), "transfer.mode",
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
             (self.preprocessing.aggregate in ("max", "mean"), "preprocessing.aggregate", "is not max or mean"),
