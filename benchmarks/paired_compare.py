@@ -9,7 +9,8 @@ and the share of resamples in which the first scored higher.
 
 Two models' own intervals on 252 records overlap for any gain under ~0.06; the paired interval is what says
 whether a gain is real. Evaluating a test fold again chooses nothing: the checkpoints and their thresholds are
-fixed before this runs. Results: ``benchmarks/results/paired-<name>.json`` and a README block (``--block``, default ``paired``).
+fixed before this runs. Results: ``benchmarks/results/paired-<name>.json`` and a README block (``--block``,
+default ``paired``).
 """
 
 from __future__ import annotations

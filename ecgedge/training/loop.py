@@ -203,7 +203,8 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
             log(f"resumed after epoch {meta['epoch'] + 1} "
                 f"(best so far: {best['auroc']:.4f} at epoch {best['epoch'] + 1})")
     elif resume and main:
-        log("nothing to resume: starting from epoch 1" + (f" (weights from {r.transfer.init})" if r.transfer.init else ""))
+        log("nothing to resume: starting from epoch 1"
+            + (f" (weights from {r.transfer.init})" if r.transfer.init else ""))
 
     per_epoch = max(len(split.train), r.train.min_samples_per_epoch)
     steps_per_epoch = max(1, math.ceil(per_epoch / (r.train.batch_size * world)))
