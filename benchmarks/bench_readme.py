@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result")
+    ap.add_argument("--block", default="bench", help="the README block to rewrite (default: bench)")
     args = ap.parse_args()
     path = Path(args.result).resolve()
     doc = json.loads(path.read_text())
@@ -48,7 +49,7 @@ def main() -> None:
         "",
         "</details>",
     ]
-    if not replace_block("bench", "\n".join(text)):
+    if not replace_block(args.block, "\n".join(text)):
         raise SystemExit("README.md has no <!-- bench:start --> / <!-- bench:end --> markers")
     print(f"README.md: {len(front)} frontier rows, {len(rows)} rows")
 
