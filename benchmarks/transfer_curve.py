@@ -176,13 +176,20 @@ def paired(runs: dict, kind: str, size: str, score: str = "macro_auroc") -> dict
     if not common:
         return None
     d = [b[f] - a[f] for f in common]
-    return {"mean": statistics.mean(d), "sd": statistics.stdev(d) if len(d) > 1 else None,
-            "wins": sum(x > 0 for x in d), "n": len(d)}
+    mean, sd = statistics.mean(d), statistics.stdev(d) if len(d) > 1 else None
+    ci = None
+    if len(d) >= 3:  # a 95 % t-interval of the mean paired difference over the folds
+        from scipy.stats import t
+
+        h = float(t.ppf(0.975, len(d) - 1)) * sd / len(d) ** 0.5
+        ci = [mean - h, mean + h]
+    return {"mean": mean, "sd": sd, "ci": ci, "wins": sum(x > 0 for x in d), "n": len(d)}
 
 
 def readme_table(runs: dict, kinds, score: str = "macro_auroc") -> str:
     """Markdown: one row per training-set size; per arm the test score's mean +- sd over folds; per transfer arm
-    its paired difference to scratch on the same folds (wins)."""
+    its paired difference to scratch on the same folds: the mean with a 95 % t-interval over 3 or more folds
+    (+- sd over 2), and the folds it wins."""
     kinds = [k for k in kinds if any(r["kind"] == k for r in runs.values())]
     sizes = sorted({r["train_size"] for r in runs.values()}, key=lambda v: (v == "all", int(v) if v != "all" else 0))
     arms = [k for k in kinds if k != "scratch"] if "scratch" in kinds else []
@@ -202,6 +209,8 @@ def readme_table(runs: dict, kinds, score: str = "macro_auroc") -> str:
             p = paired(runs, k, size, score)
             if p is None:
                 cells.append("—")
+            elif p["ci"] is not None:
+                cells.append(f"{p['mean']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}] ({p['wins']}/{p['n']})")
             elif p["n"] > 1:
                 cells.append(f"{p['mean']:+.3f} ± {p['sd']:.3f} ({p['wins']}/{p['n']})")
             else:
@@ -239,6 +248,7 @@ def main() -> None:
     if not args.table_only:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
+    from ecgedge.atomic import atomic_write_text
     from ecgedge.machine import describe
 
     runs = table(out_root, list(arms))
@@ -246,7 +256,7 @@ def main() -> None:
         print(key + ": " + ", ".join(f"{k} {s['mean']:.3f}" + (f" ± {s['sd']:.3f}" if s["sd"] is not None else "")
                                      + f" ({s['n']})" for k, s in row["summary"].items()))
     res = REPO / "benchmarks" / "results" / f"transfer-physionet2017-{args.task}.json"
-    res.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "init": args.init,
+    atomic_write_text(res, json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "init": args.init,
                                "task": args.task, "arms": {k: list(v) for k, v in arms.items()},
                                "protocol": "5-fold CV on 10 stratified folds (test 2 folds, validation 2, train 6); "
                                            "epoch chosen on validation; test evaluated once per run; "
