@@ -18,7 +18,9 @@ train/physionet2017_af_*.toml, whose transfer recipe starts from a resnet1d_wang
 
 Every run selects its epoch on its own validation folds; its test folds are evaluated once. The table (mean
 +- sd over the folds run, and each transfer arm minus scratch on the same folds, with wins) is rebuilt from
-every run found under ``--out`` and written to ``benchmarks/results/transfer-physionet2017-{task}.json``.
+every run found under ``--out`` and written to ``benchmarks/results/transfer-physionet2017-{task}.json``. That
+file is also the record: a cell it holds whose run folder is gone (another machine, a cleaned tree) keeps its
+scores in the table and is not trained again (``--rerun`` trains it); ``recorded_folds`` lists such folds.
 
 The curve's protocol, the same for every arm and size (``PROTOCOL``): an epoch draws at least 640 training
 windows (10 optimizer steps; one pass over 100 records would be 2, too few for either arm to learn), and
@@ -69,6 +71,7 @@ def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Pat
     out = out_root / f"{kind}-n{size or 'all'}-cv{fold}"
     if (out / "metrics.json").exists():
         return
+    out.parent.mkdir(parents=True, exist_ok=True)
     recipe, sets = TASKS[task][kind]
     cmd = [sys.executable, "-m", "ecgedge", "train", str(REPO / "train" / recipe), "--out", str(out),
            "--set", 'data.split="cv5"', "--set", f"data.cv_fold={fold}", "--set", f"data.train_size={size}",
@@ -87,7 +90,47 @@ def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Pat
     print(f"{out.name}: {'FAILED' if r.returncode else 'done'} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def table(out_root: Path, kinds) -> dict:
+def recorded(task: str) -> dict:
+    """The cells of the task's results file as last written (empty if none): runs whose folders are gone
+    (another machine, a cleaned tree) stay in the table and are not trained again."""
+    f = results_path(task)
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text()).get("results", {})
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{f}: not a readable results file ({e}); "
+                         "move it aside to rebuild the table from the runs") from None
+
+
+def results_path(task: str) -> Path:
+    return REPO / "benchmarks" / "results" / f"transfer-physionet2017-{task}.json"
+
+
+def _merge(runs: dict, old: dict) -> None:
+    """Add to ``runs`` every fold of ``old`` that no run folder holds now (a fold found on disk wins)."""
+    for key, o in old.items():
+        row = runs.setdefault(key, {"kind": o["kind"], "train_size": o["train_size"], "folds": {},
+                                    "validation": {}, "scores": {k: {} for k in SCORES}})
+        for fold, v in o["folds"].items():
+            f = int(fold)
+            if f in row["folds"]:
+                continue
+            row["folds"][f] = v
+            row.setdefault("recorded_folds", []).append(f)
+            if fold in o.get("validation", {}):
+                row["validation"][f] = o["validation"][fold]
+            for k, vals in o.get("scores", {}).items():
+                if fold in vals:
+                    row["scores"].setdefault(k, {})[f] = vals[fold]
+            if fold in (o.get("best_epoch") or {}):
+                row["best_epoch"] = {**row.get("best_epoch", {}), f: o["best_epoch"][fold]}
+        row.setdefault("test_records", o.get("test_records"))
+        if "decision_weights_pooled_validation" in o:
+            row["_recorded_weights"] = (sorted(int(f) for f in o["folds"]), o["decision_weights_pooled_validation"])
+
+
+def table(out_root: Path, kinds, old: dict | None = None) -> dict:
     runs: dict[str, dict] = {}
     for m in sorted(out_root.glob("*-n*-cv*/metrics.json")):
         g = re.fullmatch(r"(.+)-n(\w+)-cv(\d)", m.parent.name)
@@ -108,13 +151,20 @@ def table(out_root: Path, kinds) -> dict:
             row["scores"]["challenge_f1"][int(g[3])] = tuned
         row["best_epoch"] = {**row.get("best_epoch", {}), int(g[3]): d.get("best_epoch")}
         row["test_records"] = d["test"]["n_records"]
+    _merge(runs, {k: v for k, v in (old or {}).items() if v.get("kind") in kinds})
     for row in runs.values():
+        row["folds"] = dict(sorted(row["folds"].items()))
+        for k in row["scores"]:
+            row["scores"][k] = dict(sorted(row["scores"][k].items()))
         v = list(row["folds"].values())
         row["n_folds"], row["mean"] = len(v), statistics.mean(v)
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
         row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
     for row in runs.values():
         w = _pooled_weights([out_root / f"{row['kind']}-n{row['train_size']}-cv{f}" for f in sorted(row["folds"])])
+        kept = row.pop("_recorded_weights", None)
+        if w is None and kept is not None and kept[0] == sorted(row["folds"]):
+            w = kept[1]  # tuned when the runs were on disk, on the same folds
         if w is not None:
             row["decision_weights_pooled_validation"] = w
     return runs
@@ -230,6 +280,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--readme", action="store_true", help="rewrite the README's transfer tables")
     ap.add_argument("--table-only", action="store_true", help="train nothing: rebuild the table from the runs")
+    ap.add_argument("--rerun", action="store_true",
+                    help="train cells the results file already records (default: keep them, train only the rest)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs at once, each on cores/jobs torch threads (small runs use cores poorly)")
     args = ap.parse_args()
@@ -242,6 +294,14 @@ def main() -> None:
     # fold-major: stopped early, the table still covers every size and arm on the same folds
     todo = [(args.task, kind, int(size), int(fold)) for fold in args.folds.split(",")
             for size in args.sizes.split(",") for kind in kinds]
+    old = {} if args.rerun else recorded(args.task)
+    have = {(r["kind"], r["train_size"], int(f)) for r in old.values() for f in r["folds"]}
+    skipped = [t for t in todo if (t[1], str(t[2] or "all"), t[3]) in have
+               and not (out_root / f"{t[1]}-n{t[2] or 'all'}-cv{t[3]}" / "metrics.json").exists()]
+    if skipped and not args.table_only:
+        print(f"{len(skipped)} runs recorded in {results_path(args.task).name} and not on disk: kept, not retrained "
+              "(--rerun trains them)", flush=True)
+    todo = [t for t in todo if t not in skipped]
     extra = list(args.set)
     if args.jobs > 1:
         extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
@@ -251,11 +311,11 @@ def main() -> None:
     from ecgedge.atomic import atomic_write_text
     from ecgedge.machine import describe
 
-    runs = table(out_root, list(arms))
+    runs = table(out_root, list(arms), old)
     for key, row in sorted(runs.items()):
         print(key + ": " + ", ".join(f"{k} {s['mean']:.3f}" + (f" ± {s['sd']:.3f}" if s["sd"] is not None else "")
                                      + f" ({s['n']})" for k, s in row["summary"].items()))
-    res = REPO / "benchmarks" / "results" / f"transfer-physionet2017-{args.task}.json"
+    res = results_path(args.task)
     atomic_write_text(res, json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "init": args.init,
                                "task": args.task, "arms": {k: list(v) for k, v in arms.items()},
                                "protocol": "5-fold CV on 10 stratified folds (test 2 folds, validation 2, train 6); "
