@@ -71,7 +71,9 @@ def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Pat
     out = out_root / f"{kind}-n{size or 'all'}-cv{fold}"
     if (out / "metrics.json").exists():
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if kind != "scratch":  # which pretrained weights this run started from, whatever the path names later
+        (out / "init_sha256.txt").write_text(_sha256(init) + "\n")
     recipe, sets = TASKS[task][kind]
     cmd = [sys.executable, "-m", "ecgedge", "train", str(REPO / "train" / recipe), "--out", str(out),
            "--set", 'data.split="cv5"', "--set", f"data.cv_fold={fold}", "--set", f"data.train_size={size}",
@@ -88,6 +90,16 @@ def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Pat
     (out / "train.log").write_text(r.stdout + r.stderr)
     (out / "wall_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     print(f"{out.name}: {'FAILED' if r.returncode else 'done'} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def recorded(task: str) -> dict:
@@ -123,6 +135,8 @@ def _merge(runs: dict, old: dict) -> None:
             for k, vals in o.get("scores", {}).items():
                 if fold in vals:
                     row["scores"].setdefault(k, {})[f] = vals[fold]
+            if fold in (o.get("init_sha256") or {}):
+                row.setdefault("init_sha256", {})[f] = o["init_sha256"][fold]
             if fold in (o.get("best_epoch") or {}):
                 row["best_epoch"] = {**row.get("best_epoch", {}), f: o["best_epoch"][fold]}
         row.setdefault("test_records", o.get("test_records"))
@@ -151,6 +165,9 @@ def table(out_root: Path, kinds, old: dict | None = None) -> dict:
             row["scores"]["challenge_f1"][int(g[3])] = tuned
         row["best_epoch"] = {**row.get("best_epoch", {}), int(g[3]): d.get("best_epoch")}
         row["test_records"] = d["test"]["n_records"]
+        sha = m.parent / "init_sha256.txt"
+        if sha.exists():
+            row.setdefault("init_sha256", {})[int(g[3])] = sha.read_text().strip()
     _merge(runs, {k: v for k, v in (old or {}).items() if v.get("kind") in kinds})
     for row in runs.values():
         row["folds"] = dict(sorted(row["folds"].items()))
@@ -302,6 +319,8 @@ def main() -> None:
         print(f"{len(skipped)} runs recorded in {results_path(args.task).name} and not on disk: kept, not retrained "
               "(--rerun trains them)", flush=True)
     todo = [t for t in todo if t not in skipped]
+    if any(t[1] != "scratch" for t in todo) and not args.table_only and not Path(args.init).is_file():
+        ap.error(f"--init: {args.init} is not a file (the PTB-XL checkpoint the transfer arms start from)")
     extra = list(args.set)
     if args.jobs > 1:
         extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
