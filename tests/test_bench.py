@@ -157,10 +157,15 @@ def test_shipped_model_card_is_reproduced(name, data, tmp_path):
     assert row["heldout"].endswith(f"{target['int8']['n_records']} records")
     import onnxruntime
 
-    # bit for bit under the onnxruntime release the card was measured with; another release's INT8 kernels
-    # round differently (1.31.1 -> 1.32.0 moved the PTB-XL card's 0.88256 to 0.88263), so there the card only
-    # has to hold to the third decimal it is quoted with
-    same = ((card.get("machine") or {}).get("versions") or {}).get("onnxruntime") == onnxruntime.__version__
+    from ecgedge.machine import describe
+
+    # bit for bit under the onnxruntime release and the instruction set the card was measured with; another
+    # release's INT8 kernels round differently (1.31.1 -> 1.32.0 moved the PTB-XL card's 0.88256 to 0.88263), and
+    # so do another CPU's (AVX-512 VNNI against AVX2: 0.90163 for the card's 0.90152 under the same release), so
+    # there the card only has to hold to the third decimal it is quoted with
+    machine = card.get("machine") or {}
+    same = ((machine.get("versions") or {}).get("onnxruntime") == onnxruntime.__version__
+            and machine.get("isa") == describe()["isa"])
     assert row["macro_auroc"] == pytest.approx(target["macro_auroc_int8"], abs=1e-6 if same else 2e-3)
 
 
