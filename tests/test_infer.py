@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,27 @@ def test_every_record_type_under_shared_data(tiny_run, data):
             assert p.ok, p.error
             assert p.probabilities.shape == (5,) and np.all((p.probabilities >= 0) & (p.probabilities <= 1))
     assert out["s0010_re"].n_windows > 20  # 38.4 s at 1000 Hz, resampled to 100 Hz
+
+
+def test_read_ahead_changes_nothing_but_timing(tiny_run, data):
+    """predict_many reads about a batch of windows ahead of the engine: the rows, their order, the error rows
+    between them and every probability are what reading one record at a time gives, across batch boundaries."""
+    from ecgedge.runtime.predictor import Predictor
+
+    items = [str(p) for p in _ptbxl(data, 40, 500)]
+    items[7:7] = [str(data / "wfdb-examples" / "100.hea")]  # an error row in the middle (lacks the leads)
+    runs = []
+    for read_ahead, batch in ((1, 256), (None, 256), (None, 9)):
+        pred = Predictor(tiny_run["int8"], threads=1, batch=batch, workers=2)
+        pred.read_ahead = read_ahead
+        runs.append(list(pred.predict_many(items)))
+    for rows in runs:
+        assert [r.name for r in rows] == [Path(i).stem for i in items]
+        assert not rows[7].ok and all(r.ok for i, r in enumerate(rows) if i != 7)
+    for rows in runs[1:]:
+        for a, b in zip(runs[0], rows):
+            if a.ok:
+                np.testing.assert_array_equal(a.probabilities, b.probabilities)
 
 
 def test_limb_leads_are_derived_with_a_warning(tiny_run, data):

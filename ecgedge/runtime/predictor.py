@@ -267,6 +267,8 @@ class Predictor:
         #: judge each record's signal quality first (:mod:`ecgedge.quality`); off only to measure what it costs
         self.quality_gate = quality_gate
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        #: records read ahead of the engine in :meth:`predict_many`; None: about a batch of windows
+        self.read_ahead: int | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -303,13 +305,19 @@ class Predictor:
     def predict_many(self, items: Iterable, on_result=None) -> Iterator[Prediction]:
         """Predictions in input order; a record that fails is a Prediction with ``error`` set."""
         items = iter(items)
-        max_pending = 4 * self.workers
+        floor = 4 * self.workers
+        seen_records = seen_windows = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") as ex:
             pending: deque = deque()
             ready: list[tuple[Prediction, np.ndarray]] = []
             n_ready = 0
             exhausted = False
             while True:
+                # Keep the workers reading while the engine runs a batch (onnxruntime releases the GIL): about
+                # a batch's worth of windows in flight, estimated from the records read so far (a folder of
+                # 10-s records: a batch of records; hour-long ones: a few), never under 4 records per worker.
+                per_record = seen_windows / seen_records if seen_records else float(self.batch)
+                max_pending = self.read_ahead or max(floor, min(self.batch, int(self.batch / max(per_record, 1.0))))
                 while not exhausted and len(pending) < max_pending:
                     try:
                         pending.append(ex.submit(self.prepare, next(items)))
@@ -319,6 +327,8 @@ class Predictor:
                     return
                 if pending:
                     pred, x = pending.popleft().result()
+                    seen_records += 1
+                    seen_windows += 0 if x is None else len(x)
                     if x is None:
                         # keep order: flush what is batched before this error row
                         yield from self._flush(ready)
