@@ -165,6 +165,40 @@ def test_folder_end_to_end(benchmark, model, folder, record_result):
                               f"per record)"})
 
 
+def test_folder_read_ahead(benchmark, model, folder, record_result):
+    """`ecgedge infer folder/` reading about a batch of windows ahead of the engine (the default) against reading
+    4 records per worker ahead (what it did before 2026-12-06), the same Predictor settings otherwise, rounds
+    interleaved so that both see the same machine."""
+    from ecgedge.runtime.predictor import Predictor
+    from ecgedge.runtime.report import Writer
+
+    for f in folder:
+        f.with_suffix(".dat").read_bytes()
+    preds = {"ahead": Predictor(model), "fixed": Predictor(model)}
+    preds["fixed"].read_ahead = 4 * preds["fixed"].workers
+
+    def run(pred) -> int:
+        buf = io.StringIO()
+        w = Writer(buf, "csv", pred.classes)
+        for p in pred.predict_many(str(f) for f in folder):
+            w.write(p)
+        w.close()
+        return buf.getvalue().count("\n")
+
+    assert run(preds["ahead"]) == run(preds["fixed"]) == len(folder) + 1
+    t = {k: [] for k in preds}
+    for _ in range(5):
+        for k, pred in preds.items():
+            t[k].append(_time(lambda pred=pred: run(pred)))
+    best = {k: min(v) / len(folder) for k, v in t.items()}
+    benchmark.pedantic(run, args=(preds["ahead"],), rounds=2, iterations=1)
+    record_result({"name": "folder_read_ahead", "records": len(folder), "workers": preds["ahead"].workers,
+                   "records_per_s": {k: 1 / v for k, v in best.items()}, "ratio": best["fixed"] / best["ahead"],
+                   "summary": f"PTB-XL 500 Hz folder ({len(folder)} records): reading a batch ahead of the engine "
+                              f"{1 / best['ahead']:.0f} records/s vs {4 * preds['fixed'].workers} records ahead "
+                              f"{1 / best['fixed']:.0f} -> {best['fixed'] / best['ahead']:.2f}x"})
+
+
 def test_quality_gate_share(benchmark, model, folder, record_result):
     """The signal-quality gate's share of `ecgedge infer`'s end-to-end time (issue 19: <= 5 %): the same folder
     through the same Predictor with the gate on and off, interleaved so that both see the same machine, in wall
