@@ -184,8 +184,9 @@ def test_card_reproduce_commands_still_build_the_shipped_recipe(name):
     """Each `ecgedge train` command a card lists, read against today's recipe files, gives the recipe the shipped
     model was trained with (the data, preprocessing and training sections, and the architecture and seed of each
     member, or of the model): a recipe edited after shipping would otherwise leave a card whose commands build
-    something else. (That the commands rebuild the weights bit for bit was checked by running them: README, *The shipped
-    models*.)"""
+    something else. (What running them gives was checked by running them: the former default's bit for bit on the
+    machine it was trained on, the present default's as an equivalent but not identical model on a CPU with another
+    instruction set; README, *The shipped models*.)"""
     import shlex
     from pathlib import Path
 
