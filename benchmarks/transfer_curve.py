@@ -67,13 +67,19 @@ SCORES = {
 }
 
 
-def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Path, extra: list[str]) -> None:
-    out = out_root / f"{kind}-n{size or 'all'}-cv{fold}"
+def run_dir(out_root: Path, kind: str, size: int | str, fold: int) -> Path:
+    """One run's folder: ``{kind}-n{size}-cv{fold}`` (size 0 or "all": the whole training split)."""
+    return out_root / f"{kind}-n{size or 'all'}-cv{fold}"
+
+
+def run_one(task: str, kind: str, size: int, fold: int, init: str, init_sha256: str, out_root: Path,
+            extra: list[str]) -> None:
+    out = run_dir(out_root, kind, size, fold)
     if (out / "metrics.json").exists():
         return
     out.mkdir(parents=True, exist_ok=True)
     if kind != "scratch":  # which pretrained weights this run started from, whatever the path names later
-        (out / "init_sha256.txt").write_text(_sha256(init) + "\n")
+        (out / "init_sha256.txt").write_text(init_sha256 + "\n")
     recipe, sets = TASKS[task][kind]
     cmd = [sys.executable, "-m", "ecgedge", "train", str(REPO / "train" / recipe), "--out", str(out),
            "--set", 'data.split="cv5"', "--set", f"data.cv_fold={fold}", "--set", f"data.train_size={size}",
@@ -90,16 +96,6 @@ def run_one(task: str, kind: str, size: int, fold: int, init: str, out_root: Pat
     (out / "train.log").write_text(r.stdout + r.stderr)
     (out / "wall_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     print(f"{out.name}: {'FAILED' if r.returncode else 'done'} in {time.perf_counter() - t0:.0f} s", flush=True)
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def recorded(task: str) -> dict:
@@ -140,8 +136,6 @@ def _merge(runs: dict, old: dict) -> None:
             if fold in (o.get("best_epoch") or {}):
                 row["best_epoch"] = {**row.get("best_epoch", {}), f: o["best_epoch"][fold]}
         row.setdefault("test_records", o.get("test_records"))
-        if "decision_weights_pooled_validation" in o:
-            row["_recorded_weights"] = (sorted(int(f) for f in o["folds"]), o["decision_weights_pooled_validation"])
 
 
 def table(out_root: Path, kinds, old: dict | None = None) -> dict:
@@ -168,7 +162,8 @@ def table(out_root: Path, kinds, old: dict | None = None) -> dict:
         sha = m.parent / "init_sha256.txt"
         if sha.exists():
             row.setdefault("init_sha256", {})[int(g[3])] = sha.read_text().strip()
-    _merge(runs, {k: v for k, v in (old or {}).items() if v.get("kind") in kinds})
+    old = {k: v for k, v in (old or {}).items() if v.get("kind") in kinds}
+    _merge(runs, old)
     for row in runs.values():
         row["folds"] = dict(sorted(row["folds"].items()))
         for k in row["scores"]:
@@ -177,11 +172,11 @@ def table(out_root: Path, kinds, old: dict | None = None) -> dict:
         row["n_folds"], row["mean"] = len(v), statistics.mean(v)
         row["sd"] = statistics.stdev(v) if len(v) > 1 else None
         row["summary"] = {k: _mean_sd(list(vals.values())) for k, vals in row["scores"].items() if vals}
-    for row in runs.values():
-        w = _pooled_weights([out_root / f"{row['kind']}-n{row['train_size']}-cv{f}" for f in sorted(row["folds"])])
-        kept = row.pop("_recorded_weights", None)
-        if w is None and kept is not None and kept[0] == sorted(row["folds"]):
-            w = kept[1]  # tuned when the runs were on disk, on the same folds
+    for key, row in runs.items():
+        w = _pooled_weights([run_dir(out_root, row["kind"], row["train_size"], f) for f in row["folds"]])
+        o = old.get(key, {})
+        if w is None and sorted(int(f) for f in o.get("folds", {})) == list(row["folds"]):
+            w = o.get("decision_weights_pooled_validation")  # tuned when the runs were on disk, on the same folds
         if w is not None:
             row["decision_weights_pooled_validation"] = w
     return runs
@@ -314,19 +309,22 @@ def main() -> None:
     old = {} if args.rerun else recorded(args.task)
     have = {(r["kind"], r["train_size"], int(f)) for r in old.values() for f in r["folds"]}
     skipped = [t for t in todo if (t[1], str(t[2] or "all"), t[3]) in have
-               and not (out_root / f"{t[1]}-n{t[2] or 'all'}-cv{t[3]}" / "metrics.json").exists()]
+               and not (run_dir(out_root, *t[1:]) / "metrics.json").exists()]
     if skipped and not args.table_only:
         print(f"{len(skipped)} runs recorded in {results_path(args.task).name} and not on disk: kept, not retrained "
               "(--rerun trains them)", flush=True)
     todo = [t for t in todo if t not in skipped]
     if any(t[1] != "scratch" for t in todo) and not args.table_only and not Path(args.init).is_file():
         ap.error(f"--init: {args.init} is not a file (the PTB-XL checkpoint the transfer arms start from)")
+    from ecgedge.trust import sha256_file
+
+    init_sha256 = sha256_file(args.init) if Path(args.init).is_file() else ""
     extra = list(args.set)
     if args.jobs > 1:
         extra.append(f"train.threads={max(1, (os.cpu_count() or 1) // args.jobs)}")
     if not args.table_only:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            list(pool.map(lambda t: run_one(*t, args.init, out_root, extra), todo))
+            list(pool.map(lambda t: run_one(*t, args.init, init_sha256, out_root, extra), todo))
     from ecgedge.atomic import atomic_write_text
     from ecgedge.machine import describe
 
