@@ -189,6 +189,62 @@ def test_second_cycle_keeps_the_head_and_refuses_other_classes(data, cache):
         load_recipe(REPO / "train" / "ptbxl_resnet1d18.toml", ['transfer.head="new"'])
 
 
+def test_distillation_learns_from_the_teachers_and_reuses_their_probabilities(data, cache):
+    """distill.teacher: the teachers run once on every training and validation record (cached in the run folder,
+    keyed by store and weights); the loss blends the labels with the teachers' probabilities. A student trained on
+    the teacher alone (alpha 1) ranks the validation records more like the teacher than the same student trained on
+    the labels alone (alpha 0); a missing teacher is refused, naming the file and the field."""
+    import numpy as np
+
+    from ecgedge.training.distill import DistillLoss
+    from ecgedge.training.loop import train
+
+    # a teacher good enough to have opinions (about 0.8 validation AUROC: 6 epochs on 600 records); the students
+    # take its recipe with another seed, so that alpha 0 is an independent draw of the teacher's own training
+    like_teacher = ["train.epochs=6", "data.train_size=600"]
+    teacher = train(_recipe(cache, like_teacher), cache / "teacher", log=lambda m: None).checkpoint
+    like_teacher.append("seed=2")
+
+    def student(name: str, alpha: float, logs=None):
+        r = _recipe(cache, like_teacher + [f'distill.teacher=["{teacher}"]', f"distill.alpha={alpha}"])
+        train(r, cache / name, log=(logs.append if logs is not None else lambda m: None))
+        return np.load(cache / name / "predictions.npz", allow_pickle=False)
+
+    logs: list[str] = []
+    taught, labelled = student("taught", 1.0, logs), student("labelled", 0.0)
+    assert any("distilling from 1 teacher" in m and "validation macro AUROC" in m for m in logs)
+    with np.load(cache / "taught" / "teacher.npz", allow_pickle=False) as z:
+        p_t, idx = z["p"], z["idx"]
+    assert p_t.shape == (len(idx), 5) and ((p_t > 0) & (p_t < 1)).all() and len(idx) > 600
+    assert p_t.std(0).min() > 1e-3  # a teacher whose outputs vary between records, or this test means nothing
+
+    def within_class_corr(a, b):  # per-class centred: agreement on which records, not on the base rates
+        return np.corrcoef((a - a.mean(0)).ravel(), (b - b.mean(0)).ravel())[0, 1]
+
+    assert list(taught["validation_records"]) == list(labelled["validation_records"])
+    val_t = p_t[-len(taught["validation_records"]):]  # the cache holds training rows, then validation rows
+    c_taught = within_class_corr(taught["validation_probs"], val_t)
+    c_labelled = within_class_corr(labelled["validation_probs"], val_t)
+    assert c_taught > c_labelled and c_taught > 0.5, (c_taught, c_labelled)
+
+    logs.clear()  # a second run in the same folder reads the cached probabilities instead of running the teacher
+    train(_recipe(cache, [f'distill.teacher=["{teacher}"]', "train.epochs=1"] + like_teacher), cache / "taught",
+          log=logs.append)
+    assert any("teacher probabilities from" in m for m in logs)
+
+    # the loss: alpha 0 is the task loss; soft targets equal to the labels add nothing at T = 1
+    task = torch.nn.BCEWithLogitsLoss()
+    z_, y_ = torch.randn(8, 5), (torch.rand(8, 5) > 0.5).float()
+    assert torch.allclose(DistillLoss(task, 0.0, 3.0, True)(z_, y_, torch.rand(8, 5)), task(z_, y_))
+    assert torch.allclose(DistillLoss(task, 0.5, 1.0, True)(z_, y_, y_), task(z_, y_), atol=1e-4)
+
+    with pytest.raises(EcgedgeError, match="distill.teacher") as e:
+        train(_recipe(cache, ['distill.teacher=["no/such/model.safetensors"]']), cache / "x", log=lambda m: None)
+    assert "no/such/model.safetensors" in str(e.value)
+    with pytest.raises(EcgedgeError, match="distill.alpha"):
+        _recipe(cache, ["distill.alpha=1.5"])
+
+
 def test_init_path_is_taken_as_it_is():
     """`ecgedge train --init PATH` sets transfer.init to PATH itself: a Windows path or a quote in a folder name
     once went through a TOML string and came back with its backslashes read as escapes or its quotes kept."""

@@ -194,6 +194,22 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
 
     # -- state: fresh or resumed -----------------------------------------------------------------
     out.mkdir(parents=True, exist_ok=True)
+    soft = None  # the teachers' probabilities per store record, when distilling
+    if r.distill.teacher:
+        from .distill import DistillLoss, teacher_probabilities
+
+        rows = np.concatenate([split.train, split.val]).astype(np.int64)
+        p_t = teacher_probabilities(list(r.distill.teacher), store, rows, classes, contract, dev, out,
+                                    log if main else (lambda *_: None))
+        soft = np.zeros((len(store), len(classes)), np.float32)
+        soft[rows] = p_t
+        loss_fn = DistillLoss(loss_fn, r.distill.alpha, r.distill.temperature, multilabel)
+        if main:
+            shown = ""
+            if len(split.val):
+                shown = f"; the teachers' validation macro AUROC {macro_auroc(y[split.val], soft[split.val]):.4f}"
+            log(f"distilling from {len(r.distill.teacher)} teacher(s), alpha {r.distill.alpha:g}, "
+                f"temperature {r.distill.temperature:g}{shown}")
     state_path, best_path = out / "train_state.safetensors", out / "best.safetensors"
     start_epoch, history, best = 0, [], {"auroc": -1.0, "epoch": -1}
     if resume and state_path.exists():
@@ -236,7 +252,9 @@ def train(r: Recipe, out: str | os.PathLike[str], *, resume: bool = False, devic
                 g["lr"] = lr * g["lr_scale"]
             with autocast:
                 logits = net(torch.from_numpy(X).to(dev))
-                loss = loss_fn(logits.float(), torch.from_numpy(y[idx]).to(dev))
+                target = torch.from_numpy(y[idx]).to(dev)
+                loss = (loss_fn(logits.float(), target) if soft is None else
+                        loss_fn(logits.float(), target, torch.from_numpy(soft[idx]).to(dev)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if r.train.grad_clip:

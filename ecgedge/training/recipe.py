@@ -103,6 +103,15 @@ class TransferCfg:
 
 
 @dataclass
+class DistillCfg:
+    #: teacher checkpoints (model.safetensors of finished runs on the same task); their mean probability is the
+    #: soft target. Empty: no distillation.
+    teacher: list[str] = field(default_factory=list)
+    alpha: float = 0.5  # weight of the teachers' soft targets; 1 - alpha on the labels
+    temperature: float = 1.0
+
+
+@dataclass
 class Recipe:
     name: str = "experiment"
     seed: int = 0
@@ -112,6 +121,7 @@ class Recipe:
     model: ModelCfg = field(default_factory=ModelCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
     transfer: TransferCfg = field(default_factory=TransferCfg)
+    distill: DistillCfg = field(default_factory=DistillCfg)
     path: str = ""
 
     def to_dict(self) -> dict:
@@ -135,6 +145,8 @@ class Recipe:
              f"{self.transfer.mode!r} is not finetune, linear or gradual"),
             (self.preprocessing.aggregate in ("max", "mean"), "preprocessing.aggregate", "is not max or mean"),
             (self.preprocessing.window > 0, "preprocessing.window", "must be positive (seconds)"),
+            (0.0 <= self.distill.alpha <= 1.0, "distill.alpha", "must be in [0, 1] (the teachers' share of the loss)"),
+            (self.distill.temperature > 0, "distill.temperature", "must be positive"),
             (self.data.split in ("official", "dev", "cv5", "all"), "data.split",
              f"{self.data.split!r} is not official, dev, cv5 or all"),
         ]
@@ -149,7 +161,7 @@ class Recipe:
 
 
 SECTIONS = {"data": DataCfg, "preprocessing": PrepCfg, "model": ModelCfg, "train": TrainCfg,
-            "transfer": TransferCfg}
+            "transfer": TransferCfg, "distill": DistillCfg}
 TOP = {"name", "seed", "description"}
 
 
