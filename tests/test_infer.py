@@ -118,6 +118,21 @@ def test_every_record_type_under_shared_data(tiny_run, data):
     assert out["s0010_re"].n_windows > 20  # 38.4 s at 1000 Hz, resampled to 100 Hz
 
 
+def test_runtime_sessions_sleep_instead_of_spinning():
+    """The runtime's onnxruntime threads do not busy-wait between operators (the decode workers need those cores);
+    the export gate and benchmarks that ask for onnxruntime's default still get it."""
+    from ecgedge.runtime.ort import session
+    from ecgedge.runtime.predictor import Predictor
+
+    key = "session.intra_op.allow_spinning"
+    assert Predictor(None).engine.sess.get_session_options().get_session_config_entry(key) == "0"
+    from ecgedge.zoo import resolve
+
+    default = session(resolve(None), threads=1).get_session_options()
+    with pytest.raises(RuntimeError, match="does not have"):  # onnxruntime's own default (spinning) untouched
+        default.get_session_config_entry(key)
+
+
 def test_read_ahead_changes_nothing_but_timing(tiny_run, data):
     """predict_many reads about a batch of windows ahead of the engine: the rows, their order, the error rows
     between them and every probability are what reading one record at a time gives, across batch boundaries."""

@@ -28,11 +28,14 @@ class Engine:
 
 
 class OrtEngine(Engine):
-    def __init__(self, path: str, provider: str = "ort", threads: int | None = None) -> None:
+    """onnxruntime on ``provider``; its idle threads sleep instead of spinning (``spin``; see
+    :func:`~ecgedge.runtime.ort.session`), as the runtime's decode workers need the same cores."""
+
+    def __init__(self, path: str, provider: str = "ort", threads: int | None = None, spin: bool = False) -> None:
         from .ort import session
 
         self.name = provider
-        self.sess = session(path, provider, threads)
+        self.sess = session(path, provider, threads, spin=spin)
         self.input = self.sess.get_inputs()[0].name
 
     def run(self, x: np.ndarray) -> np.ndarray:

@@ -13,8 +13,14 @@ PROVIDERS = {"ort": ["CPUExecutionProvider"],
              "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 
-def session(path: str | os.PathLike[str] | bytes, engine: str = "ort", threads: int | None = None):
-    """An ``onnxruntime.InferenceSession`` with full graph optimisation and ``threads`` intra-op threads."""
+def session(path: str | os.PathLike[str] | bytes, engine: str = "ort", threads: int | None = None,
+            spin: bool | None = None):
+    """An ``onnxruntime.InferenceSession`` with full graph optimisation and ``threads`` intra-op threads.
+
+    ``spin``: whether idle intra-op threads busy-wait for the next operator (onnxruntime's default, None, is yes).
+    The runtime turns it off (:class:`~ecgedge.runtime.engines.OrtEngine`): its decode workers share the cores with
+    the engine, and on the 2-core VM the spinning threads took about a third of a folder run's CPU time (1.9 against
+    1.3 ms per record) and made single windows slower under load, not faster."""
     import onnxruntime as ort
 
     if engine not in PROVIDERS:
@@ -30,6 +36,8 @@ def session(path: str | os.PathLike[str] | bytes, engine: str = "ort", threads: 
     so.intra_op_num_threads = int(threads or 0)
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    if spin is not None:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     try:
         return ort.InferenceSession(path if isinstance(path, bytes) else os.fspath(path), so,
                                     providers=[p for p in want if p in have])
