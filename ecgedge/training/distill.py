@@ -13,7 +13,6 @@ cross-entropy against ``sigmoid(logit(p) / T)`` per class (multi-label tasks) or
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -74,9 +73,6 @@ def teacher_probabilities(paths: list[str], store, idx: np.ndarray, classes, con
     from .checkpoint import load_checkpoint
     from .loop import predict
 
-    if not paths:
-        raise EcgedgeError("distillation needs at least one teacher", where="distill.teacher",
-                           fix="distill.teacher = [\"runs/teacher/model.safetensors\"]")
     for p in paths:
         if not os.path.isfile(p):
             raise EcgedgeError("teacher checkpoint not found", path=p, where="distill.teacher",
@@ -90,7 +86,7 @@ def teacher_probabilities(paths: list[str], store, idx: np.ndarray, classes, con
             if str(z["key"]) == key and np.array_equal(z["idx"], idx):
                 log(f"teacher probabilities from {cache}")
                 return z["p"]
-    from ..atomic import atomic_write_bytes
+    from ..atomic import atomic_open
 
     total = np.zeros((len(idx), len(classes)), np.float64)
     for p in paths:
@@ -101,7 +97,6 @@ def teacher_probabilities(paths: list[str], store, idx: np.ndarray, classes, con
         log(f"teacher {p} ({ck.arch}) run on {len(idx)} records")
         del model
     probs = (total / len(paths)).astype(np.float32)
-    buf = io.BytesIO()
-    np.savez(buf, key=np.array(key), idx=idx, p=probs)
-    atomic_write_bytes(cache, buf.getvalue())
+    with atomic_open(cache) as fh:
+        np.savez(fh, key=np.array(key), idx=idx, p=probs)
     return probs
