@@ -66,9 +66,9 @@ setup(
     ext_modules=[
         Extension(
             "ecgedge._kernel",
-            sources=["native/_kernel.c", "native/ecgedge_dsp.c", "native/ecgedge_quality.c"],
+            sources=["native/_kernel.c", "native/ecgedge_dsp.c", "native/ecgedge_quality.c", "native/ecgedge_wfdb.c"],
             include_dirs=["native"],
-            depends=["native/ecgedge_dsp.h", "native/ecgedge_quality.h"],
+            depends=["native/ecgedge_dsp.h", "native/ecgedge_quality.h", "native/ecgedge_wfdb.h"],
             extra_compile_args=CFLAGS,
             extra_link_args=LDFLAGS,
         )

@@ -12,6 +12,7 @@
 
 #include "ecgedge_dsp.h"
 #include "ecgedge_quality.h"
+#include "ecgedge_wfdb.h"
 
 #if !defined(_WIN32)
 #include <pthread.h>
@@ -718,6 +719,42 @@ static PyObject *py_quality(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_wfdb16(PyObject *self, PyObject *args) {
+    PyObject *bo, *baseo, *gaino, *oo, *so, *io, *loo, *hio;
+    Py_ssize_t frames;
+    int width;
+    if (!PyArg_ParseTuple(args, "OniOOOOOOO", &bo, &frames, &width, &baseo, &gaino, &oo, &so, &io, &loo, &hio))
+        return NULL;
+    Py_buffer b, base, gain, o, sums, bad, lo, hi;
+    Py_buffer *all[] = {&b, &base, &gain, &o, &sums, &bad, &lo, &hi};
+    PyObject *objs[] = {bo, baseo, gaino, oo, so, io, loo, hio};
+    const char want[] = {'*', 'f', 'f', 'f', 'q', 'q', 'q', 'q'};
+    const int writable[] = {0, 0, 0, 1, 1, 1, 1, 1};
+    const char *names[] = {"buf", "base", "gain", "out", "sums", "invalid", "lo", "hi"};
+    for (int i = 0; i < 8; i++) {
+        if (objs[i] == Py_None || get(objs[i], all[i], want[i], writable[i], names[i])) {
+            if (objs[i] == Py_None) PyErr_Format(PyExc_ValueError, "%s is required", names[i]);
+            for (int j = 0; j < i; j++) release(all[j]);
+            return NULL;
+        }
+    }
+    if (frames < 1 || width < 1 || b.len / 2 / width < frames || base.len / 4 != width || gain.len / 4 != width ||
+        o.len / 4 != (Py_ssize_t)width * frames || sums.len / 8 != width || bad.len / 8 != width || lo.len / 8 != width ||
+        hi.len / 8 != width) {
+        PyErr_SetString(PyExc_ValueError, "wfdb16: buf must hold frames * width int16 samples; base and gain "
+                                          "[width] float32, out [width, frames] float32, sums, invalid, lo and hi "
+                                          "[width] int64");
+    } else {
+        Py_BEGIN_ALLOW_THREADS ee_wfdb16((const uint8_t *)b.buf, frames, width, (const float *)base.buf,
+                                         (const float *)gain.buf, (float *)o.buf, (int64_t *)sums.buf,
+                                         (int64_t *)bad.buf, (int64_t *)lo.buf, (int64_t *)hi.buf);
+        Py_END_ALLOW_THREADS
+    }
+    for (int j = 0; j < 8; j++) release(all[j]);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *noargs) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -746,6 +783,9 @@ static PyMethodDef methods[] = {
     {"windows", py_windows, METH_VARARGS, "Cut windows into a preallocated float32 batch."},
     {"window_count", py_window_count, METH_VARARGS, "Number of windows for a length."},
     {"filtfilt_padlen", py_filtfilt_padlen, METH_VARARGS, "Edge padding sosfiltfilt uses."},
+    {"wfdb16", py_wfdb16, METH_VARARGS,
+     "Decode a format-16 WFDB signal file's frames to physical float32 [width, frames], with checksums, "
+     "invalid-sample counts and digital extremes."},
     {"simd", py_simd, METH_NOARGS, "The widest vector ISA the kernel dispatches to on this CPU."},
     {"quality", py_quality, METH_VARARGS, "Signal-quality features of planar float32 leads (ecgedge.quality)."},
     {NULL, NULL, 0, NULL},
@@ -756,6 +796,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ecgedge._kernel",
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
+    if (m) PyModule_AddIntConstant(m, "WFDB16", 2); /* wfdb16() present; 2: with digital extremes */
     if (m) PyModule_AddIntConstant(m, "ABI", 2); /* 2: run() reports window starts */
     if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
     if (m) PyModule_AddIntConstant(m, "QUALITY_LIMITS", EE_L_N);

@@ -264,3 +264,36 @@ def test_tensorrt_flavour_is_symmetric_int8(tiny_run, tmp_path):
     for z in zps:
         assert inits[z].dtype == np.int8 and not inits[z].any(), z
     assert read_info(out / "mobilenet1d.int8-trt.onnx").meta["flavour"] == "tensorrt"
+
+
+@pytest.mark.parametrize("arch", ["xresnet1d50", "inception1d", "vgg1d"])
+def test_time_pools_are_exported_as_1d_pools(arch):
+    """The models pool over time as 2-D pools of height 1 (torch.export keeps the time axis symbolic that way); the
+    exported graph has them as plain 1-D pools (no Unsqueeze/Squeeze around them), which onnxruntime's INT8
+    channels-last path runs without transposes; the same logits as PyTorch at every length and batch."""
+    from ecgedge.export.onnx_export import export_fp32
+    from ecgedge.training.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, 12, 5).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics, so that a wrong pool would show in the logits
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+    gen = np.random.default_rng(0)
+    m = onnx.load_from_string(export_fp32(model, gen.standard_normal((2, 12, 1000)).astype(np.float32), arch))
+    pools = [n for n in m.graph.node if n.op_type in ("MaxPool", "AveragePool")]
+    assert pools and not [n for n in m.graph.node if n.op_type in ("Unsqueeze", "Squeeze")]
+    for n in pools:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        assert len(attrs["kernel_shape"]) == 1 and len(attrs["pads"]) == 2, (n.name, attrs)
+    onnx.checker.check_model(m)
+    used = {i for n in m.graph.node for i in n.input}
+    assert all(t.name in used for t in m.graph.initializer), "an unused initializer was left behind"
+    s = session(m.SerializeToString(), threads=1)
+    for shape in [(1, 12, 1000), (3, 12, 777), (2, 12, 251)]:
+        x = gen.standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(s.run(None, {"ecg": x})[0], want, atol=1e-4, rtol=1e-4)

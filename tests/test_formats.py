@@ -78,3 +78,94 @@ def test_missing_sample_count_reads_whole_file(tmp_path):
     (tmp_path / "ns.hea").write_text("\n".join(text) + "\n")
     sig = read_wfdb(tmp_path / "ns.hea", keep_digital=True)
     np.testing.assert_array_equal(sig.digital, x.T)
+
+
+def _read_both(hea, monkeypatch):
+    """The record through the native one-pass decoder and through numpy (``ECGEDGE_KERNEL=reference``)."""
+    from ecgedge.io import wfdb_record
+
+    fast = wfdb_record.read_wfdb(hea)
+    with monkeypatch.context() as m:
+        m.setenv("ECGEDGE_KERNEL", "reference")
+        slow = wfdb_record.read_wfdb(hea)
+    return fast, slow
+
+
+def _same_signal(a, b) -> None:
+    assert a.data.dtype == b.data.dtype == np.float32 and a.data.flags.c_contiguous
+    assert a.data.tobytes() == b.data.tobytes()  # to the bit, NaNs included
+    assert (a.warnings, a.leads, a.units, a.meta, a.fs) == (b.warnings, b.leads, b.units, b.meta, b.fs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 999, 5000])
+@pytest.mark.parametrize("nsig", [1, 3, 12])
+def test_native_format16_decoder_matches_numpy(tmp_path, monkeypatch, n, nsig):
+    """Format 16 (PTB-XL's, the challenges') goes through the kernel's one-pass decoder: the same values, NaNs for
+    the invalid-sample code, checksums and warnings as the numpy path, for negative gains, baselines and offsets."""
+    from ecgedge.dsp.backend import native_available
+
+    if not native_available():
+        pytest.skip("native kernel not built")
+    from ecgedge import _kernel
+
+    assert getattr(_kernel, "WFDB16", 0) >= 2
+    rng = np.random.default_rng(n * 100 + nsig)
+    x = random_samples("16", n, nsig, rng)
+    gains = [float(g) for g in rng.choice([200, 1000, -400, 12.5, 0.25], nsig)]
+    baselines = [int(b) for b in rng.integers(-3000, 3000, nsig)]
+    hea = write_record(tmp_path, "rec", "16", x, gains=gains, baselines=baselines, byte_offset=6 if n > 1 else 0)
+    from ecgedge.io import wfdb_record
+
+    assert wfdb_record._read_native16(wfdb_record.read_header(hea), str(tmp_path), True) is not None  # the fast path
+    fast, slow = _read_both(hea, monkeypatch)
+    _same_signal(fast, slow)
+    ref_p = wfdb.rdrecord(str(tmp_path / "rec"))
+    np.testing.assert_array_equal(fast.data, ref_p.p_signal.T.astype(np.float32))
+    if n > 4:
+        assert np.isnan(fast.data[0, 3]) and "1 invalid sample(s)" in " ".join(fast.warnings)
+    # a damaged signal file: the checksum warning comes from the decoder's sums as well
+    dat = tmp_path / "rec.dat"
+    raw = bytearray(dat.read_bytes())
+    raw[-1] ^= 0x01
+    dat.write_bytes(bytes(raw))
+    fast, slow = _read_both(hea, monkeypatch)
+    _same_signal(fast, slow)
+    assert any("checksum mismatch" in w for w in fast.warnings)
+
+
+def test_native_decoder_keeps_the_plausibility_check(tmp_path, monkeypatch):
+    """The decoder's extremes replace the plausibility check's two passes over the samples; a gain that makes a lead
+    read hundreds of mV is still refused, naming the line, on both paths; NaNs still take the full check."""
+    from ecgedge.errors import RecordError
+    from ecgedge.io import read_record
+
+    x = np.full((1000, 2), 20000, np.int64)
+    hea = write_record(tmp_path, "bad", "16", x, gains=[200.0, 20.0])  # 1000 mV on the second signal
+    for env in ("auto", "reference"):
+        monkeypatch.setenv("ECGEDGE_KERNEL", env)
+        with pytest.raises(RecordError, match="line 3"):
+            read_record(hea)
+    x[:, 1] = 100
+    x[::2, 1] = -32768  # half the second lead invalid; the rest plausible
+    hea = write_record(tmp_path, "nan", "16", x, gains=[200.0, 200.0])
+    monkeypatch.setenv("ECGEDGE_KERNEL", "auto")
+    sig = read_record(hea)
+    assert np.isnan(sig.data[1, ::2]).all() and (sig.data[1, 1::2] == 0.5).all()
+
+
+def test_native_decoder_refuses_wrong_buffers():
+    from ecgedge.dsp.backend import native_available
+
+    if not native_available():
+        pytest.skip("native kernel not built")
+    from ecgedge import _kernel as K
+
+    out, z = np.empty((2, 10), np.float32), np.empty(2, np.int64)
+    f2 = np.ones(2, np.float32)
+    K.wfdb16(bytes(40), 10, 2, f2, f2, out, z, z.copy(), z.copy(), z.copy())
+    with pytest.raises(ValueError, match="frames"):
+        K.wfdb16(bytes(39), 10, 2, f2, f2, out, z, z.copy(), z.copy(), z.copy())  # short buffer
+    with pytest.raises(ValueError):
+        K.wfdb16(bytes(40), 10, 2, f2, f2, np.empty((2, 9), np.float32), z, z.copy(), z.copy(), z.copy())
+    with pytest.raises(TypeError):
+        K.wfdb16(bytes(40), 10, 2, f2, f2, out.astype(np.float64), z, z.copy(), z.copy(), z.copy())

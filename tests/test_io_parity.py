@@ -93,3 +93,19 @@ def test_mitdb_212_and_invalid_samples(data):
     sig = read_record(data / "wfdb-examples" / "100.hea")
     assert sig.leads == ("MLII", "V5") and sig.fs == 360 and sig.n_samples == 650000
     assert np.isfinite(sig.data).all()
+
+
+@pytest.mark.parametrize("folder", ["ptb-xl/records500", "physionet2017/training2017"])
+def test_native_decoder_reads_what_wfdb_reads(data, folder, monkeypatch):
+    """What `ecgedge infer` reads (no digital copy kept: format 16 through the kernel's one-pass decoder) is what
+    wfdb reads and what the numpy path reads, to the bit, on every record of the folder."""
+    headers = sorted((data / folder).rglob("*.hea"))
+    assert headers, folder
+    for hea in headers[:300]:
+        sig = read_record(hea)
+        ref_p = wfdb.rdrecord(str(hea)[:-4])
+        np.testing.assert_array_equal(sig.data, ref_p.p_signal.T.astype(np.float32), err_msg=str(hea))
+        with monkeypatch.context() as m:
+            m.setenv("ECGEDGE_KERNEL", "reference")
+            slow = read_record(hea)
+        assert sig.data.tobytes() == slow.data.tobytes() and sig.warnings == slow.warnings, hea

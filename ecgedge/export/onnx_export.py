@@ -59,7 +59,92 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
     if not (_symbolic(b) and _symbolic(t)):
         raise EcgedgeError(f"the exporter fixed the {'batch' if not _symbolic(b) else 'time'} axis of {arch}",
                            where="export", fix="this architecture needs an export fix; it cannot be deployed as is")
+    if one_dimensional_pools(m.graph):
+        data = m.SerializeToString()
     return data
+
+
+def _constant_ints(graph, name: str) -> list[int] | None:
+    """The integer values of ``name`` if it is an initializer or a Constant node's output, else None."""
+    from onnx import numpy_helper
+
+    for t in graph.initializer:
+        if t.name == name:
+            return [int(v) for v in numpy_helper.to_array(t).reshape(-1)]
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            for a in node.attribute:
+                if a.name == "value":
+                    return [int(v) for v in numpy_helper.to_array(a.t).reshape(-1)]
+                if a.name in ("value_int", "value_ints"):
+                    return [a.i] if a.name == "value_int" else list(a.ints)
+    return None
+
+
+def _used_names(graph) -> set[str]:
+    """Every tensor name a node of ``graph`` or of its subgraphs (Loop/If/Scan bodies) reads, and its outputs."""
+    used = {o.name for o in graph.output}
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                used |= _used_names(g)
+    return used
+
+
+def one_dimensional_pools(graph) -> int:
+    """Rewrite ``Unsqueeze(axis 2) -> MaxPool/AveragePool [1, k] -> Squeeze(axis 2)`` into the 1-D pool it computes;
+    returns how many were rewritten. The models pool over time as a 2-D pool of height 1 (torch.export keeps the
+    time axis symbolic that way, see :class:`~ecgedge.training.models.blocks.MaxPool`); in an INT8 graph
+    onnxruntime then runs that pool on uint8 in the wrong layout, with transposes around it, while a 1-D pool
+    joins its channels-last path (the exported xresnet1d50's stem pool and its two transposes were 14 % of its
+    INT8 time). Exact: the same windows, the same values."""
+    import onnx
+
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    producer = {o: node for node in graph.node for o in node.output}
+    outputs = {o.name for o in graph.output}
+    drop, n = set(), 0
+    for pool in list(graph.node):
+        if pool.op_type not in ("MaxPool", "AveragePool") or len(pool.output) != 1:
+            continue
+        unsq = producer.get(pool.input[0])
+        after = consumers.get(pool.output[0], [])
+        if (unsq is None or unsq.op_type != "Unsqueeze" or len(unsq.input) != 2 or len(after) != 1
+                or after[0].op_type != "Squeeze" or len(after[0].input) != 2
+                or len(consumers.get(unsq.output[0], [])) != 1 or unsq.output[0] in outputs):
+            continue
+        sq = after[0]
+        if _constant_ints(graph, unsq.input[1]) != [2] or _constant_ints(graph, sq.input[1]) != [2]:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
+        k, s = list(attrs.get("kernel_shape", [])), list(attrs.get("strides", [1, 1]))
+        pads, dil = list(attrs.get("pads", [0, 0, 0, 0])), list(attrs.get("dilations", [1, 1]))
+        auto = attrs.get("auto_pad", b"NOTSET")
+        if (len(k) != 2 or k[0] != 1 or s[0] != 1 or dil[0] != 1 or pads[0] or pads[2]
+                or auto not in (b"NOTSET", "NOTSET") or attrs.get("storage_order", 0)):
+            continue
+        keep = {key: v for key, v in attrs.items() if key in ("ceil_mode", "count_include_pad")}
+        new = onnx.helper.make_node(pool.op_type, [unsq.input[0]], [sq.output[0]], name=pool.name,
+                                    kernel_shape=[k[1]], strides=[s[1]], pads=[pads[1], pads[3]],
+                                    dilations=[dil[1]], **keep)
+        drop.update({("Unsqueeze", unsq.output[0]), ("Squeeze", sq.output[0])})
+        pool.CopyFrom(new)
+        n += 1
+    if drop:
+        keep_nodes = [node for node in graph.node
+                      if (node.op_type, node.output[0] if node.output else "") not in drop]
+        del graph.node[:]
+        graph.node.extend(keep_nodes)
+        used = _used_names(graph)
+        inits = [t for t in graph.initializer if t.name in used]
+        if len(inits) != len(graph.initializer):  # the axes constants, now unused
+            del graph.initializer[:]
+            graph.initializer.extend(inits)
+    return n
 
 
 def set_metadata(data: bytes, meta: dict) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import RecordError
+from ..errors import EcgedgeError, RecordError
 from ..leads import normalize_lead
 from ..signal import Signal
 from . import wfdb_formats as F
@@ -34,6 +34,7 @@ def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
     path = os.fspath(path)
     hea = path if path.endswith(".hea") else path + ".hea"
     hdr = read_header(hea)
+    peak = None
     if hdr.n_segments is not None or _needs_fallback(hdr):
         sig = _read_with_wfdb(hdr, keep_digital)
     else:
@@ -41,21 +42,25 @@ def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
             raise RecordError("header declares no signals", path=hea, where="line 1",
                               fix="a record needs at least one signal line")
         directory = os.path.dirname(hea)
-        digital = _decode_signals(hdr, directory)
-        sig = _to_signal(hdr, digital, keep_digital, verify_checksums)
+        got = None if keep_digital else _read_native16(hdr, directory, verify_checksums)
+        if got is None:
+            digital = _decode_signals(hdr, directory)
+            sig = _to_signal(hdr, digital, keep_digital, verify_checksums)
+        else:
+            sig, peak = got
     if check_values:
-        _check_values(hdr, sig)
+        _check_values(hdr, sig, peak)
     return sig
 
 
-def _check_values(hdr: Header, sig: Signal) -> None:
+def _check_values(hdr: Header, sig: Signal, peak: float | None = None) -> None:
     lines = [f"line {s.line}" for s in hdr.signals]
     if len(lines) != sig.n_leads:  # multi-segment: the layout's lines are not this header's
         lines = ["signal line"] * sig.n_leads
     check_physical_values(
         sig.data, sig.units, sig.raw_leads, path=hdr.path, where=lines,
         fix="physical value = (digital - baseline) / gain, in the signal's units: check this signal line's "
-            "gain, baseline and units",
+            "gain, baseline and units", peak=peak,
     )
 
 
@@ -100,7 +105,8 @@ def _check_shared_format(hdr: Header, file_name: str, specs: list[SignalSpec]) -
             )
 
 
-def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> np.ndarray:
+def _read_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> tuple[bytes, int]:
+    """The bytes of one signal file (exactly what the header promises, from its byte offset) and its frames."""
     specs = [hdr.signals[i] for i in idx]
     _check_shared_format(hdr, file_name, specs)
     first = specs[0]
@@ -144,6 +150,13 @@ def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) ->
     if frames == 0:
         raise RecordError(f"record has zero samples ({file_name})", path=hdr.path, where="line 1",
                           fix="nothing to read; drop this record")
+    return buf, frames
+
+
+def _decode_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> np.ndarray:
+    buf, frames = _read_file(hdr, directory, file_name, idx)
+    specs = [hdr.signals[i] for i in idx]
+    fmt, width = specs[0].fmt, len(specs)
     n = frames * width
     flat = F.decode(fmt, buf, n)
     frames_arr = flat.reshape(frames, width)
@@ -202,6 +215,61 @@ def _check_mat4(fpath: str, hdr: Header, file_name: str, width: int, line: int) 
         )
 
 
+def _read_native16(hdr: Header, directory: str, verify: bool) -> tuple[Signal, float] | None:
+    """The record through the native kernel's one-pass format-16 decoder (PTB-XL, the CinC challenges' records),
+    or None where that does not apply: another format, several signal files, a baseline or gain that the float32
+    arithmetic below does not reproduce exactly, or no kernel (``ECGEDGE_KERNEL=reference``). The same values,
+    checksums and invalid-sample NaNs as :func:`_to_signal`, to the bit; with the largest |physical value| (NaN
+    when a sample is invalid), from the digital extremes the decoder keeps."""
+    specs = hdr.signals
+    if any(s.fmt != "16" for s in specs) or len({s.file_name for s in specs}) != 1:
+        return None
+    gains = [s.gain for s in specs]
+    g32 = np.array(gains, np.float32)
+    if g32.tolist() != gains or any(abs(s.baseline) >= 1 << 16 for s in specs):
+        return None
+    K = _wfdb_kernel()
+    if K is None:
+        return None
+    buf, frames = _read_file(hdr, directory, specs[0].file_name, list(range(len(specs))))
+    width = len(specs)
+    data = np.empty((width, frames), np.float32)
+    sums, invalid, lo, hi = (np.empty(width, np.int64) for _ in range(4))
+    b32 = np.array([s.baseline for s in specs], np.float32)
+    K.wfdb16(buf, frames, width, b32, g32, data, sums, invalid, lo, hi)
+    # the same float32 arithmetic as the samples': the physical extremes exactly (a gain may be negative)
+    ends = np.abs((np.stack([lo, hi]).astype(np.float32) - b32) / g32)
+    peak = float("nan") if invalid.any() else float(ends.max())
+    warnings = list(hdr.warnings)
+    _check_sums(hdr, sums.tolist() if verify else None, warnings)
+    for i in np.flatnonzero(invalid):
+        warnings.append(f"signal {specs[i].description or i}: {int(invalid[i])} invalid sample(s) read as NaN")
+    return _finish(hdr, data, warnings, None), peak
+
+
+_KERNEL: list = []
+
+
+def _wfdb_kernel():
+    """The native kernel if it is the preprocessing backend in use (``$ECGEDGE_KERNEL``) and has the decoder."""
+    choice = os.environ.get("ECGEDGE_KERNEL") or "auto"
+    for key, k in _KERNEL:
+        if key == choice:
+            return k
+    from ..dsp.backend import get_backend
+
+    k = None
+    try:
+        if get_backend().name == "native":
+            from .. import _kernel as k
+
+            k = k if getattr(k, "WFDB16", 0) >= 2 else None
+    except EcgedgeError:  # an unknown ECGEDGE_KERNEL value: preprocessing reports it; read as numpy does
+        k = None
+    _KERNEL.append((choice, k))
+    return k
+
+
 def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: bool) -> Signal:
     specs = hdr.signals
     warnings = list(hdr.warnings)
@@ -227,15 +295,7 @@ def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: boo
         phys = (dT - np.array(baselines, np.float64)[:, None]) / np.array(gains)[:, None]
         data = phys.astype(np.float32)
 
-    if sums is not None and hdr.n_samples is not None:
-        for i, s in enumerate(specs):
-            # A checksum of 0 is the placeholder some writers (CinC 2017) put in every header.
-            if s.checksum and (sums[i] - s.checksum) % 65536 != 0:
-                warnings.append(
-                    f"line {s.line}: checksum mismatch for signal {s.description or i} "
-                    f"(header {s.checksum}, data {sums[i] % 65536}): the signal file may be damaged"
-                )
-
+    _check_sums(hdr, sums, warnings)
     codes = {F.INVALID_SAMPLE[s.fmt] for s in specs}
     codes.discard(None)
     if codes and int(digital.min()) <= max(codes):
@@ -248,6 +308,24 @@ def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: boo
             for i in np.flatnonzero(mask.any(axis=0)):
                 warnings.append(f"signal {specs[i].description or i}: {int(mask[:, i].sum())} "
                                 "invalid sample(s) read as NaN")
+    return _finish(hdr, data, warnings, np.ascontiguousarray(digital.T) if keep_digital else None)
+
+
+def _check_sums(hdr: Header, sums: list[int] | None, warnings: list[str]) -> None:
+    specs = hdr.signals
+    if sums is not None and hdr.n_samples is not None:
+        for i, s in enumerate(specs):
+            # A checksum of 0 is the placeholder some writers (CinC 2017) put in every header.
+            if s.checksum and (sums[i] - s.checksum) % 65536 != 0:
+                warnings.append(
+                    f"line {s.line}: checksum mismatch for signal {s.description or i} "
+                    f"(header {s.checksum}, data {sums[i] % 65536}): the signal file may be damaged"
+                )
+
+
+def _finish(hdr: Header, data: np.ndarray, warnings: list[str], digital: np.ndarray | None) -> Signal:
+    """The Signal of physical ``data`` ``[signals, samples]``: header warnings, leads and facts."""
+    specs = hdr.signals
     for s in specs:
         if not s.calibrated:
             warnings.append(f"line {s.line}: gain 0 (uncalibrated); WFDB's default of 200 adu/unit assumed")
@@ -258,8 +336,8 @@ def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: boo
         _check_duplicate_leads(hdr, raw_leads, leads)
     meta = {
         "formats": tuple(s.fmt for s in specs),
-        "gain": tuple(gains),
-        "baseline": tuple(baselines),
+        "gain": tuple(s.gain for s in specs),
+        "baseline": tuple(s.baseline for s in specs),
         "base_time": hdr.base_time,
         "base_date": hdr.base_date,
         "reader": "ecgedge",
@@ -269,7 +347,7 @@ def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: boo
     return Signal(
         data=data, fs=hdr.fs, leads=leads, units=tuple(s.units for s in specs),
         name=hdr.record_name, comments=tuple(hdr.comments), path=hdr.path, raw_leads=raw_leads,
-        warnings=warnings, digital=np.ascontiguousarray(digital.T) if keep_digital else None,
+        warnings=warnings, digital=digital,
         meta=meta,
     )
 
