@@ -98,7 +98,12 @@ def one_dimensional_pools(graph) -> int:
     time axis symbolic that way, see :class:`~ecgedge.training.models.blocks.MaxPool`); in an INT8 graph
     onnxruntime then runs that pool on uint8 in the wrong layout, with transposes around it, while a 1-D pool
     joins its channels-last path (the exported xresnet1d50's stem pool and its two transposes were 14 % of its
-    INT8 time). Exact: the same windows, the same values."""
+    INT8 time).
+
+    A float graph loses the Unsqueeze and Squeeze. In a quantized (QDQ) graph, where Quantize/Dequantize pairs sit
+    between them and the pool, they become Identity (the pairs keep their scales, onnxruntime drops the
+    identities): exact either way, the same values to the bit, so an INT8 file already shipped can be rewritten
+    without changing one of its outputs."""
     import onnx
 
     consumers: dict[str, list] = {}
@@ -107,17 +112,41 @@ def one_dimensional_pools(graph) -> int:
             consumers.setdefault(i, []).append(node)
     producer = {o: node for node in graph.node for o in node.output}
     outputs = {o.name for o in graph.output}
-    drop, n = set(), 0
+
+    def only_consumer(name: str):
+        c = consumers.get(name, [])
+        return c[0] if len(c) == 1 and name not in outputs else None
+
+    def up(name: str):
+        """The Unsqueeze that ``name`` comes from through Quantize/Dequantize nodes only, and the tensors between."""
+        chain = []
+        node = producer.get(name)
+        while node is not None and node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            if only_consumer(node.output[0]) is None:
+                return None, []
+            chain.append(node.output[0])
+            node = producer.get(node.input[0])
+        ok = node is not None and node.op_type == "Unsqueeze" and only_consumer(node.output[0]) is not None
+        return (node, chain + [node.output[0]]) if ok else (None, [])
+
+    def down(name: str):
+        """The Squeeze that ``name`` flows into through Quantize/Dequantize nodes only, and the tensors between."""
+        chain = [name]
+        node = only_consumer(name)
+        while node is not None and node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            chain.append(node.output[0])
+            node = only_consumer(node.output[0])
+        return (node, chain) if node is not None and node.op_type == "Squeeze" else (None, [])
+
+    drop: set[str] = set()  # outputs of Unsqueeze/Squeeze nodes to remove
+    four_d: set[str] = set()  # tensors that were 4-D: their recorded shapes are stale
+    n = 0
     for pool in list(graph.node):
         if pool.op_type not in ("MaxPool", "AveragePool") or len(pool.output) != 1:
             continue
-        unsq = producer.get(pool.input[0])
-        after = consumers.get(pool.output[0], [])
-        if (unsq is None or unsq.op_type != "Unsqueeze" or len(unsq.input) != 2 or len(after) != 1
-                or after[0].op_type != "Squeeze" or len(after[0].input) != 2
-                or len(consumers.get(unsq.output[0], [])) != 1 or unsq.output[0] in outputs):
+        (unsq, above), (sq, below) = up(pool.input[0]), down(pool.output[0])
+        if unsq is None or sq is None or len(unsq.input) != 2 or len(sq.input) != 2:
             continue
-        sq = after[0]
         if _constant_ints(graph, unsq.input[1]) != [2] or _constant_ints(graph, sq.input[1]) != [2]:
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
@@ -128,17 +157,25 @@ def one_dimensional_pools(graph) -> int:
                 or auto not in (b"NOTSET", "NOTSET") or attrs.get("storage_order", 0)):
             continue
         keep = {key: v for key, v in attrs.items() if key in ("ceil_mode", "count_include_pad")}
-        new = onnx.helper.make_node(pool.op_type, [unsq.input[0]], [sq.output[0]], name=pool.name,
-                                    kernel_shape=[k[1]], strides=[s[1]], pads=[pads[1], pads[3]],
-                                    dilations=[dil[1]], **keep)
-        drop.update({("Unsqueeze", unsq.output[0]), ("Squeeze", sq.output[0])})
-        pool.CopyFrom(new)
+        adjacent = len(above) == 1 and len(below) == 1
+        inp, out = (unsq.input[0], sq.output[0]) if adjacent else (pool.input[0], pool.output[0])
+        pool.CopyFrom(onnx.helper.make_node(pool.op_type, [inp], [out], name=pool.name, kernel_shape=[k[1]],
+                                            strides=[s[1]], pads=[pads[1], pads[3]], dilations=[dil[1]], **keep))
+        if adjacent:
+            drop.update((unsq.output[0], sq.output[0]))
+        else:
+            for node in (unsq, sq):
+                node.CopyFrom(onnx.helper.make_node("Identity", [node.input[0]], [node.output[0]], name=node.name))
+        four_d.update(above + below)
         n += 1
-    if drop:
+    if n:
         keep_nodes = [node for node in graph.node
-                      if (node.op_type, node.output[0] if node.output else "") not in drop]
+                      if node.op_type not in ("Unsqueeze", "Squeeze") or node.output[0] not in drop]
         del graph.node[:]
         graph.node.extend(keep_nodes)
+        infos = [v for v in graph.value_info if v.name not in four_d]
+        del graph.value_info[:]
+        graph.value_info.extend(infos)
         used = _used_names(graph)
         inits = [t for t in graph.initializer if t.name in used]
         if len(inits) != len(graph.initializer):  # the axes constants, now unused
