@@ -297,3 +297,33 @@ def test_time_pools_are_exported_as_1d_pools(arch):
         with torch.no_grad():
             want = model(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(s.run(None, {"ecg": x})[0], want, atol=1e-4, rtol=1e-4)
+
+
+def test_pool_rewrite_of_a_quantized_graph_changes_no_output(tmp_path, monkeypatch):
+    """An INT8 file exported before the rewrite (2-D pool between Quantize/Dequantize pairs, stale 4-D shapes) is
+    rewritten in place of its Unsqueeze/Squeeze (Identity), and every logit stays the same to the bit: what
+    `benchmarks/retouch_model.py` relies on to speed up a shipped file without touching its card's figures."""
+    from ecgedge.export import onnx_export as E
+    from ecgedge.export.quantize import QuantOptions, preprocess, quantize
+    from ecgedge.training.models.registry import build_model
+
+    torch.manual_seed(1)
+    model = build_model("xresnet1d50", 12, 5, width=0.125).eval()
+    gen = np.random.default_rng(1)
+    calib = (gen.standard_normal((32, 12, 1000)) * 0.3).astype(np.float32)
+    monkeypatch.setattr(E, "one_dimensional_pools", lambda graph: 0)  # the export as it was before 2026-12-06
+    old_fp32 = E.export_fp32(model, calib[:2], "xresnet1d50")
+    monkeypatch.undo()
+    pre = preprocess(old_fp32, str(tmp_path))
+    old = quantize(pre, calib, QuantOptions(calib_size=32), str(tmp_path))
+    m = onnx.load_from_string(old)
+    assert {"Unsqueeze", "Squeeze"} <= {n.op_type for n in m.graph.node}
+    assert E.one_dimensional_pools(m.graph) == 1
+    ops = [n.op_type for n in m.graph.node]
+    assert "Unsqueeze" not in ops and "Squeeze" not in ops and ops.count("Identity") == 2
+    onnx.checker.check_model(m)
+    s_old, s_new = session(old, threads=1), session(m.SerializeToString(), threads=1)
+    for shape in [(4, 12, 1000), (1, 12, 333)]:
+        x = (gen.standard_normal(shape) * 0.3).astype(np.float32)
+        assert s_old.run(None, {"ecg": x})[0].tobytes() == s_new.run(None, {"ecg": x})[0].tobytes()
+    assert E.one_dimensional_pools(m.graph) == 0  # nothing left to rewrite
