@@ -25,6 +25,7 @@ _UNIT_SCALE = {"mv": 1.0, "millivolt": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3
                "volt": 1e3}
 
 
+@lru_cache(maxsize=256)  # asked for every lead of every record, twice (the quality gate and the kernel's gather)
 def unit_scale(unit: str, target: str = "mV") -> float | None:
     """Factor that converts ``unit`` into ``target`` (``None`` when a unit is not a voltage we know)."""
     a, b = _UNIT_SCALE.get(unit.strip().lower()), _UNIT_SCALE.get(target.strip().lower())
@@ -136,6 +137,7 @@ class Preprocessor:
         self.spec = spec.designed() if spec.band is not None and spec.sos is None else spec
         self.sos = check_sos(np.array(self.spec.sos), where="preprocessing.sos") if self.spec.sos else None
         self.backend = get_backend(backend)
+        self._gathered: dict[tuple, tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
     # -- stage parameters for a source rate --------------------------------------------------------
     @lru_cache(maxsize=32)  # noqa: B019 - a handful of rates per preprocessor, freed with it
@@ -154,7 +156,20 @@ class Preprocessor:
         return plan, sos, k1, k2, max_gap
 
     def gather(self, sig: Signal) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Indices of the model's leads in ``sig`` and the unit scale of each (an error names what is missing)."""
+        """Indices of the model's leads in ``sig`` and the unit scale of each (an error names what is missing).
+
+        Remembered per lead layout and units: a folder's records share a few, and this ran for every record."""
+        key = (tuple(sig.leads), tuple(sig.units))
+        hit = self._gathered.get(key)
+        if hit is None:
+            hit = self._gather(sig)
+            if len(self._gathered) < 64:
+                hit[0].setflags(write=False)
+                hit[1].setflags(write=False)
+                self._gathered[key] = hit
+        return hit[0], hit[1], list(hit[2])
+
+    def _gather(self, sig: Signal) -> tuple[np.ndarray, np.ndarray, list[str]]:
         have = {name: i for i, name in enumerate(sig.leads)}
         idx, scale, warnings = [], [], []
         missing = [lead for lead in self.spec.leads if normalize_lead(lead) not in have]
