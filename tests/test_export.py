@@ -285,6 +285,7 @@ def test_time_pools_are_exported_as_1d_pools(arch):
     m = onnx.load_from_string(export_fp32(model, gen.standard_normal((2, 12, 1000)).astype(np.float32), arch))
     pools = [n for n in m.graph.node if n.op_type in ("MaxPool", "AveragePool")]
     assert pools and not [n for n in m.graph.node if n.op_type in ("Unsqueeze", "Squeeze")]
+    assert "AveragePool" not in {n.op_type for n in m.graph.node}  # xresnet's shortcuts: depthwise convolutions
     for n in pools:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         assert len(attrs["kernel_shape"]) == 1 and len(attrs["pads"]) == 2, (n.name, attrs)
@@ -327,3 +328,48 @@ def test_pool_rewrite_of_a_quantized_graph_changes_no_output(tmp_path, monkeypat
         x = (gen.standard_normal(shape) * 0.3).astype(np.float32)
         assert s_old.run(None, {"ecg": x})[0].tobytes() == s_new.run(None, {"ecg": x})[0].tobytes()
     assert E.one_dimensional_pools(m.graph) == 0  # nothing left to rewrite
+
+
+@pytest.mark.parametrize("k,s,p,include", [(3, 2, 1, False), (3, 2, 1, True), (2, 2, 0, False), (5, 3, 2, False),
+                                           (4, 1, 2, False)])
+def test_average_pools_export_as_depthwise_convolutions(k, s, p, include):
+    """An ``nn.AvgPool1d`` is exported as the depthwise convolution it computes (onnxruntime's quantized average
+    pool is a scalar loop), divided by each window's share of real samples where padding is not counted: the
+    pool's values at every length, edges included; the model being exported is not modified."""
+    from torch import nn
+
+    from ecgedge.export.onnx_export import average_pools_as_convolutions, export_fp32
+
+    class Net(nn.Module):
+        min_length = 16  # what the exporter's symbolic time axis starts at (an ECGModel's attribute)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(12, 6, 3, padding=1)
+            self.pool = nn.AvgPool1d(k, s, p, count_include_pad=include)
+            self.head = nn.Linear(6, 5)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.pool(self.conv(x))).amax(-1))
+
+    torch.manual_seed(2)
+    net = Net().eval()
+    gen = np.random.default_rng(2)
+    ex = torch.from_numpy(gen.standard_normal((2, 12, 100)).astype(np.float32))
+    swapped = average_pools_as_convolutions(net, ex)
+    assert type(net.pool) is nn.AvgPool1d and type(swapped.pool) is not nn.AvgPool1d
+    for t in (100, 37, 8):
+        x = torch.from_numpy(gen.standard_normal((3, 6, t)).astype(np.float32))
+        with torch.no_grad():
+            torch.testing.assert_close(swapped.pool(x), net.pool(x), rtol=1e-6, atol=1e-6)
+    m = onnx.load_from_string(export_fp32(net, ex.numpy(), "net"))
+    assert "AveragePool" not in {n.op_type for n in m.graph.node}
+    sess = session(m.SerializeToString(), threads=1)
+    for t in (100, 41):
+        x = gen.standard_normal((2, 12, t)).astype(np.float32)
+        with torch.no_grad():
+            want = net(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(sess.run(None, {"ecg": x})[0], want, atol=1e-5, rtol=1e-5)
+    ceil = Net().eval()
+    ceil.pool = nn.AvgPool1d(k, s, p, ceil_mode=True, count_include_pad=include)
+    assert type(average_pools_as_convolutions(ceil, ex).pool) is nn.AvgPool1d  # not a convolution's windows: kept

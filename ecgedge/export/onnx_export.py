@@ -39,6 +39,7 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
     x = torch.from_numpy(np.ascontiguousarray(example[:2], np.float32))
     if x.shape[0] < 2:  # batch 1 examples let the exporter specialise the batch axis
         x = torch.cat([x, x])
+    model = average_pools_as_convolutions(model, x)
     buf = io.BytesIO()
     try:
         with export_context(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -62,6 +63,66 @@ def export_fp32(model, example: np.ndarray, arch: str = "") -> bytes:
     if one_dimensional_pools(m.graph):
         data = m.SerializeToString()
     return data
+
+
+_POOL_CLASS: list = []
+
+
+def average_pools_as_convolutions(model, example):
+    """``model`` with every ``nn.AvgPool1d`` replaced by the depthwise convolution it computes (a copy; the model
+    itself is not touched; the same model when it has none).
+
+    onnxruntime runs a quantized average pool as ``QLinearAveragePool``, a scalar loop: the three average-pool
+    shortcuts of xresnet1d50's strided blocks were 17.5 % of its INT8 time, against 0.3 % for a max-pool of the
+    same size. A depthwise convolution with taps 1/k joins the channels-last INT8 convolutions instead. With
+    ``count_include_pad=False`` (xresnet's: the edge windows average fewer samples) the sum is divided by each
+    window's own share of real samples, itself a convolution of ones, so that the result is the pool's, to float
+    rounding (2.5e-7 on the default model's logits), at every length."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    pools = [(name, m) for name, m in model.named_modules() if type(m) is nn.AvgPool1d]
+    if not pools:
+        return model
+    if not _POOL_CLASS:
+        class DepthwiseAverage(nn.Module):
+            def __init__(self, channels: int, pool: nn.AvgPool1d) -> None:
+                super().__init__()
+                k = int(pool.kernel_size[0])
+                self.stride, self.padding = int(pool.stride[0]), int(pool.padding[0])
+                self.channels = channels
+                self.register_buffer("taps", torch.full((channels, 1, k), 1.0 / k))
+                self.divide = not pool.count_include_pad and self.padding > 0
+                self.register_buffer("share", torch.full((1, 1, k), 1.0 / k))
+
+            def forward(self, x):
+                y = nn.functional.conv1d(x, self.taps, stride=self.stride, padding=self.padding, groups=self.channels)
+                if not self.divide:
+                    return y
+                # each output's share of real samples (1 inside, (k - padding) / k at an edge): a [1, 1, L] row
+                real = nn.functional.conv1d(torch.ones_like(x[:1, :1]), self.share, stride=self.stride,
+                                            padding=self.padding)
+                return y / real
+
+        _POOL_CLASS.append(DepthwiseAverage)
+    channels: dict[str, int] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, name=name: channels.__setitem__(name, args[0].shape[1]))
+             for name, m in pools]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = copy.deepcopy(model)
+    for name, m in pools:
+        if m.ceil_mode or name not in channels:  # a ceil-mode pool's extra window is not a convolution's
+            continue
+        parent, _, attr = name.rpartition(".")
+        setattr(out.get_submodule(parent) if parent else out, attr, _POOL_CLASS[0](channels[name], m))
+    return out.eval()
 
 
 def _constant_ints(graph, name: str) -> list[int] | None:
