@@ -38,7 +38,8 @@ def test_kernel_under_asan_and_ubsan(tmp_path):
         ["gcc", "-shared", "-fPIC", "-std=gnu99", "-O1", "-g", "-fno-omit-frame-pointer",
          "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DEE_NO_CLONES", "-ffp-contract=fast",
          f"-I{REPO / 'native'}", f"-I{include}", str(REPO / "native" / "_kernel.c"),
-         str(REPO / "native" / "ecgedge_dsp.c"), str(REPO / "native" / "ecgedge_quality.c"), "-o", str(so),
+         str(REPO / "native" / "ecgedge_dsp.c"), str(REPO / "native" / "ecgedge_quality.c"),
+         str(REPO / "native" / "ecgedge_wfdb.c"), "-o", str(so),
          "-lpthread", "-lm"],
         capture_output=True, text=True, timeout=600,
     )

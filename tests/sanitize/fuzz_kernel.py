@@ -152,6 +152,30 @@ for it in range(iterations):
                -1, None)
         expect((ValueError, TypeError), K.quality, xq, fs, qout, np.zeros((12, 3), np.float32), 5, 1.0, 0.02, 0.005,
                2.0, None, -1, -1, None)
+    if hasattr(K, "wfdb16"):
+        # a format-16 signal file of random bytes (every int16 value, the invalid code included), any width and length,
+        # read from an offset into a larger buffer as a header's byte offset does
+        width, frames = int(rng.integers(1, 20)), int(rng.integers(1, 3000))
+        extra = int(rng.integers(0, 7))
+        raw = rng.integers(0, 256, 2 * width * frames + extra, dtype=np.uint8).tobytes()
+        if rng.random() < 0.3:
+            raw = bytes([0x00, 0x80]) * (width * frames) + raw[:extra]  # every sample invalid
+        base = rng.integers(-40000, 40000, width).astype(np.float32)
+        gain = rng.choice([1.0, -1.0, 200.0, 1e-30, 3e38, 0.001], width).astype(np.float32)
+        sig = np.empty((width, frames), np.float32)
+        sums, bad, lo, hi = (np.empty(width, np.int64) for _ in range(4))
+        with np.errstate(all="ignore"):
+            K.wfdb16(memoryview(raw)[:2 * width * frames], frames, width, base, gain, sig, sums, bad, lo, hi)
+        d = np.frombuffer(raw, "<i2", count=width * frames).reshape(frames, width).astype(np.int64)
+        assert (sums == d.sum(0)).all() and (bad == (d == -32768).sum(0)).all()
+        assert (lo == d.min(0)).all() and (hi == d.max(0)).all()
+        expect((ValueError, TypeError), K.wfdb16, raw[:2 * width * frames - 1], frames, width, base, gain, sig, sums,
+               bad, lo, hi)
+        expect((ValueError, TypeError), K.wfdb16, raw, frames, width + 1, base, gain, sig, sums, bad, lo, hi)
+        expect((ValueError, TypeError), K.wfdb16, raw, frames, width, base, gain, sig.astype(np.float64), sums, bad,
+               lo, hi)
+        expect((ValueError, TypeError), K.wfdb16, raw, 0, width, base, gain, sig, sums, bad, lo, hi)
+        expect((ValueError, TypeError), K.wfdb16, raw, frames, width, base, gain, sig, sums, bad, None, hi)
     # misuse: wrong sizes, types, flags; must raise, never touch memory
     expect((ValueError, TypeError), K.run, src, layout, L, np.empty(max(size - 1, 0), np.float32), flags, **kw)
     expect((ValueError, TypeError), K.run, src, layout, L, out, flags, starts=np.zeros(W + 1, np.int64), **kw)
