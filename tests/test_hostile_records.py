@@ -489,3 +489,35 @@ def test_real_mat_files_still_read_under_the_caps():
         sig = read_record(m)
         np.testing.assert_array_equal(sig.data, sio.loadmat(m)["ECG"]["data"][0, 0].astype(np.float32))
     assert math.isfinite(float(sig.data.max()))
+
+
+def test_unbuffered_reads_gather_short_reads_until_the_end(tmp_path):
+    """Headers and signal files are read unbuffered (two files a record in a folder run); a raw read may return less
+    than asked, so the readers gather until the count or the end: here a real pipe delivers 5,000 bytes in dribs."""
+    import threading
+
+    from ecgedge.io._files import read_capped, read_fully
+
+    payload = bytes(range(256)) * 20 + b"tail"
+    for reader in (lambda fh: read_fully(fh, len(payload) + 10), lambda fh: read_fully(fh, 777)):
+        r, w = os.pipe()
+
+        def dribble(w=w):
+            for i in range(0, len(payload), 333):
+                os.write(w, payload[i:i + 333])
+                time.sleep(0.001)
+            os.close(w)
+
+        t = threading.Thread(target=dribble)
+        t.start()
+        with os.fdopen(r, "rb", buffering=0) as fh:
+            got = reader(fh)
+        t.join()
+        assert got == payload[:len(got)] and len(got) in (len(payload), 777)
+    # read_capped takes the size from fstat: on a regular file opened unbuffered it reads it whole
+    path = tmp_path / "capped.bin"
+    path.write_bytes(payload)
+    with open(path, "rb", buffering=0) as fh:
+        assert read_capped(fh, 1 << 20) == payload
+    with open(path, "rb", buffering=0) as fh:
+        assert read_capped(fh, 100) is None

@@ -24,11 +24,11 @@ def read_record(path: str | os.PathLike[str], *, keep_digital: bool = False, che
     p = os.fspath(path)
     root, ext = os.path.splitext(p)
     ext = ext.lower()
+    if ext == ".hea":  # the common case first: a folder named *.hea is refused by the header's open (no stat here)
+        return read_wfdb(p, keep_digital=keep_digital, check_values=check_values)
     if os.path.isdir(p):
         raise RecordError("is a folder, not a record", path=p,
                           fix="pass a .hea/.mat file, or use a data set loader for folders")
-    if ext == ".hea":
-        return read_wfdb(p, keep_digital=keep_digital, check_values=check_values)
     if ext in (".dat", ".mat") and os.path.exists(root + ".hea"):
         return read_wfdb(root + ".hea", keep_digital=keep_digital, check_values=check_values)
     if ext == ".mat":

@@ -86,7 +86,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     try:
         # Regular files only (a FIFO would block, /dev/zero never ends), and never more than a
         # header can be: a few MB, checked before reading.
-        with open_regular(path, what="header", fix="pass a WFDB .hea file") as fh:
+        with open_regular(path, what="header", fix="pass a WFDB .hea file", buffered=False) as fh:
             raw = read_capped(fh, _MAX_HEADER_BYTES)
     except FileNotFoundError:
         raise RecordError("header file not found", path=path, fix="check the record path") from None

@@ -13,7 +13,7 @@ from ..errors import EcgedgeError, RecordError
 from ..leads import normalize_lead
 from ..signal import Signal
 from . import wfdb_formats as F
-from ._files import contained_path, open_regular
+from ._files import contained_path, open_regular, read_fully
 from .plausible import check_physical_values
 from .wfdb_header import NATIVE_FORMATS, Header, SignalSpec, read_header
 
@@ -129,7 +129,7 @@ def _read_file(hdr: Header, directory: str, file_name: str, idx: list[int]) -> t
                         f"byte offset {offset} of {file_name} is out of range", path=hdr.path,
                         where=f"line {first.line}", fix="the format field's '+offset' is damaged",
                     ) from None
-            buf = fh.read(want)
+            buf = read_fully(fh, want)
     except FileNotFoundError:
         raise RecordError(
             f"signal file {file_name} is missing", path=hdr.path, where=f"line {first.line}",
@@ -192,14 +192,14 @@ def _signal_path(hdr: Header, directory: str, file_name: str, line: int) -> str:
 def _open_signal(fpath: str, hdr: Header, file_name: str, line: int):
     """The signal file, opened only if it is a regular file (a FIFO or /dev/zero is refused at once)."""
     return open_regular(fpath, what=f"signal file {file_name}", error_path=hdr.path, where=f"line {line}",
-                        fix="the file name on this line must name the record's .dat/.mat signal file")
+                        fix="the file name on this line must name the record's .dat/.mat signal file", buffered=False)
 
 
 def _check_mat4(fpath: str, hdr: Header, file_name: str, width: int, line: int) -> None:
     """A WFDB header may point into a MATLAB v4 file (CinC 2017/2020/2021); check its matrix."""
     try:
         with _open_signal(fpath, hdr, file_name, line) as fh:
-            head = fh.read(20)
+            head = read_fully(fh, 20)
     except OSError:
         return  # missing or unreadable: the read that follows says which
     if len(head) < 20:
