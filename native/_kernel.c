@@ -726,6 +726,7 @@ static PyObject *py_wfdb16(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OniOOOOOOO", &bo, &frames, &width, &baseo, &gaino, &oo, &so, &io, &loo, &hio))
         return NULL;
     Py_buffer b, base, gain, o, sums, bad, lo, hi;
+    double peak = 0.0;
     Py_buffer *all[] = {&b, &base, &gain, &o, &sums, &bad, &lo, &hi};
     PyObject *objs[] = {bo, baseo, gaino, oo, so, io, loo, hio};
     const char want[] = {'*', 'f', 'f', 'f', 'q', 'q', 'q', 'q'};
@@ -745,14 +746,14 @@ static PyObject *py_wfdb16(PyObject *self, PyObject *args) {
                                           "[width] float32, out [width, frames] float32, sums, invalid, lo and hi "
                                           "[width] int64");
     } else {
-        Py_BEGIN_ALLOW_THREADS ee_wfdb16((const uint8_t *)b.buf, frames, width, (const float *)base.buf,
-                                         (const float *)gain.buf, (float *)o.buf, (int64_t *)sums.buf,
-                                         (int64_t *)bad.buf, (int64_t *)lo.buf, (int64_t *)hi.buf);
+        Py_BEGIN_ALLOW_THREADS peak = ee_wfdb16((const uint8_t *)b.buf, frames, width, (const float *)base.buf,
+                                                (const float *)gain.buf, (float *)o.buf, (int64_t *)sums.buf,
+                                                (int64_t *)bad.buf, (int64_t *)lo.buf, (int64_t *)hi.buf);
         Py_END_ALLOW_THREADS
     }
     for (int j = 0; j < 8; j++) release(all[j]);
     if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return PyFloat_FromDouble(peak);
 }
 
 static PyObject *py_simd(PyObject *self, PyObject *noargs) {
@@ -785,7 +786,7 @@ static PyMethodDef methods[] = {
     {"filtfilt_padlen", py_filtfilt_padlen, METH_VARARGS, "Edge padding sosfiltfilt uses."},
     {"wfdb16", py_wfdb16, METH_VARARGS,
      "Decode a format-16 WFDB signal file's frames to physical float32 [width, frames], with checksums, "
-     "invalid-sample counts and digital extremes."},
+     "invalid-sample counts and digital extremes; returns the largest |physical value| (NaN if a sample is invalid)."},
     {"simd", py_simd, METH_NOARGS, "The widest vector ISA the kernel dispatches to on this CPU."},
     {"quality", py_quality, METH_VARARGS, "Signal-quality features of planar float32 leads (ecgedge.quality)."},
     {NULL, NULL, 0, NULL},
@@ -796,7 +797,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ecgedge._kernel",
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m) PyModule_AddIntConstant(m, "WFDB16", 2); /* wfdb16() present; 2: with digital extremes */
+    if (m) PyModule_AddIntConstant(m, "WFDB16", 3); /* wfdb16() present; 2: with digital extremes; 3: returns the physical peak */
     if (m) PyModule_AddIntConstant(m, "ABI", 2); /* 2: run() reports window starts */
     if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
     if (m) PyModule_AddIntConstant(m, "QUALITY_LIMITS", EE_L_N);

@@ -39,9 +39,18 @@ EE_WFDB_HOT static void signal16(const uint8_t *restrict buf, int64_t frames, in
     *hi = mx;
 }
 
-void ee_wfdb16(const uint8_t *buf, int64_t frames, int width, const float *base, const float *gain, float *out,
-               int64_t *sums, int64_t *invalid, int64_t *lo, int64_t *hi) {
-    for (int s = 0; s < width; s++)
+double ee_wfdb16(const uint8_t *buf, int64_t frames, int width, const float *base, const float *gain, float *out,
+                 int64_t *sums, int64_t *invalid, int64_t *lo, int64_t *hi) {
+    double peak = 0.0;
+    int any_invalid = 0;
+    for (int s = 0; s < width; s++) {
         signal16(buf, frames, width, s, base[s], gain[s], out + (size_t)s * (size_t)frames, sums + s, invalid + s,
                  lo + s, hi + s);
+        /* volatile: the same float32 rounding as the samples' (no wider intermediate, no contraction) */
+        volatile float a = ((float)lo[s] - base[s]) / gain[s], b = ((float)hi[s] - base[s]) / gain[s];
+        const double m = fmax(fabs((double)a), fabs((double)b));
+        if (!(m <= peak)) peak = m; /* a NaN (0/0 cannot occur: gain != 0) or inf propagates */
+        any_invalid |= invalid[s] != 0;
+    }
+    return any_invalid ? NAN : peak;
 }

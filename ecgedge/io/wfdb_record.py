@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import struct
@@ -14,6 +15,7 @@ from ..leads import normalize_lead
 from ..signal import Signal
 from . import wfdb_formats as F
 from ._files import contained_path, open_regular, read_fully
+from .plausible import _limits as physical_limits
 from .plausible import check_physical_values
 from .wfdb_header import NATIVE_FORMATS, Header, SignalSpec, read_header
 
@@ -54,6 +56,8 @@ def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
 
 
 def _check_values(hdr: Header, sig: Signal, peak: float | None = None) -> None:
+    if peak is not None and peak <= physical_limits(tuple(sig.units), tuple(sig.raw_leads), sig.n_leads).min():
+        return  # the common case, decided by the decoder's extremes as check_physical_values decides it
     lines = [f"line {s.line}" for s in hdr.signals]
     if len(lines) != sig.n_leads:  # multi-segment: the layout's lines are not this header's
         lines = ["signal line"] * sig.n_leads
@@ -222,28 +226,28 @@ def _read_native16(hdr: Header, directory: str, verify: bool) -> tuple[Signal, f
     checksums and invalid-sample NaNs as :func:`_to_signal`, to the bit; with the largest |physical value| (NaN
     when a sample is invalid), from the digital extremes the decoder keeps."""
     specs = hdr.signals
-    if any(s.fmt != "16" for s in specs) or len({s.file_name for s in specs}) != 1:
-        return None
+    name = specs[0].file_name
+    for s in specs:
+        if s.fmt != "16" or s.file_name != name or not -(1 << 16) < s.baseline < 1 << 16:
+            return None
     gains = [s.gain for s in specs]
     g32 = np.array(gains, np.float32)
-    if g32.tolist() != gains or any(abs(s.baseline) >= 1 << 16 for s in specs):
+    if g32.tolist() != gains:
         return None
     K = _wfdb_kernel()
     if K is None:
         return None
-    buf, frames = _read_file(hdr, directory, specs[0].file_name, list(range(len(specs))))
+    buf, frames = _read_file(hdr, directory, name, list(range(len(specs))))
     width = len(specs)
     data = np.empty((width, frames), np.float32)
-    sums, invalid, lo, hi = (np.empty(width, np.int64) for _ in range(4))
-    b32 = np.array([s.baseline for s in specs], np.float32)
-    K.wfdb16(buf, frames, width, b32, g32, data, sums, invalid, lo, hi)
-    # the same float32 arithmetic as the samples': the physical extremes exactly (a gain may be negative)
-    ends = np.abs((np.stack([lo, hi]).astype(np.float32) - b32) / g32)
-    peak = float("nan") if invalid.any() else float(ends.max())
+    sums, invalid, lo, hi = np.empty((4, width), np.int64)
+    peak = K.wfdb16(buf, frames, width, np.array([s.baseline for s in specs], np.float32), g32, data, sums, invalid,
+                    lo, hi)
     warnings = list(hdr.warnings)
     _check_sums(hdr, sums.tolist() if verify else None, warnings)
-    for i in np.flatnonzero(invalid):
-        warnings.append(f"signal {specs[i].description or i}: {int(invalid[i])} invalid sample(s) read as NaN")
+    if math.isnan(peak):  # a sample is invalid
+        for i in np.flatnonzero(invalid):
+            warnings.append(f"signal {specs[i].description or i}: {int(invalid[i])} invalid sample(s) read as NaN")
     return _finish(hdr, data, warnings, None), peak
 
 
@@ -263,7 +267,7 @@ def _wfdb_kernel():
         if get_backend().name == "native":
             from .. import _kernel as k
 
-            k = k if getattr(k, "WFDB16", 0) >= 2 else None
+            k = k if getattr(k, "WFDB16", 0) >= 3 else None
     except EcgedgeError:  # an unknown ECGEDGE_KERNEL value: preprocessing reports it; read as numpy does
         k = None
     _KERNEL.append((choice, k))
