@@ -4,7 +4,7 @@
 #include "ecgedge_wfdb.h"
 
 #include <math.h>
-#include <string.h>
+#include <stddef.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(EE_NO_CLONES) && !defined(__clang__)
 #define EE_WFDB_HOT __attribute__((target_clones("avx512f", "avx2", "default")))

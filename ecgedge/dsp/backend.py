@@ -30,6 +30,18 @@ def _load_native() -> ModuleType | None:
     return _native
 
 
+def kernel_module(name: str | None = None) -> ModuleType | None:
+    """The compiled ``ecgedge._kernel`` when the backend ``name`` (else ``$ECGEDGE_KERNEL``) would be the native one,
+    else None; never warns or raises, for callers that have a numpy path of their own (the WFDB reader) and leave
+    the loud choice to preprocessing."""
+    choice = (name or os.environ.get("ECGEDGE_KERNEL") or "auto").lower()
+    if choice not in ("auto", "native") or _load_native() is None:
+        return None
+    from .. import _kernel
+
+    return _kernel
+
+
 def native_available() -> bool:
     return _load_native() is not None
 

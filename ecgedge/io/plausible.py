@@ -44,25 +44,27 @@ def _limits(units: tuple[str, ...], leads: tuple[str, ...], n: int) -> np.ndarra
     return limits
 
 
+def plausible_peak(peak: float, units: Sequence[str], leads: Sequence[str], n: int) -> bool:
+    """Whether a record of ``n`` leads whose largest |value| is ``peak`` passes :func:`check_physical_values` without
+    a look at its samples (NaN: no, the full check decides)."""
+    return bool(peak <= _limits(tuple(units), tuple(leads), n).min())
+
+
 def check_physical_values(data: np.ndarray, units: Sequence[str], leads: Sequence[str], *,
-                          path: str | os.PathLike[str] | None, where: Sequence[str], fix: str,
-                          peak: float | None = None) -> None:
+                          path: str | os.PathLike[str] | None, where: Sequence[str], fix: str) -> None:
     """Raise :class:`RecordError` for the first lead of ``data`` (``[leads, samples]``, physical units) whose
     values have |x| > 100 mV (converted through its unit) for most of its samples.
 
     ``where`` names each lead's place in the file (``"line 3"``, ``"ECG.data"``); ``fix`` says what to
-    check. Leads whose unit is not a voltage and whose name is not an ECG lead are not checked. ``peak``: the
-    largest |value| of ``data`` where the reader knows it already (NaN if a value is NaN), saving two passes.
+    check. Leads whose unit is not a voltage and whose name is not an ECG lead are not checked.
     """
     n = data.shape[0]
     if not data.size:
         return
-    limits = _limits(tuple(units), tuple(leads), n)
     # The common case, a real ECG, in two reductions without a temporary (NaN fails it: full check).
-    if peak is None:
-        peak = max(float(data.max()), -float(data.min()))
-    if peak <= limits.min():
+    if plausible_peak(max(float(data.max()), -float(data.min())), units, leads, n):
         return
+    limits = _limits(tuple(units), tuple(leads), n)
     with np.errstate(invalid="ignore"):
         beyond = np.abs(data) > limits[:, None].astype(data.dtype)  # NaN compares False; inf counts
     counts = np.count_nonzero(beyond, axis=1)

@@ -10,13 +10,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import EcgedgeError, RecordError
+from ..errors import RecordError
 from ..leads import normalize_lead
 from ..signal import Signal
 from . import wfdb_formats as F
 from ._files import contained_path, open_regular, read_fully
-from .plausible import _limits as physical_limits
-from .plausible import check_physical_values
+from .plausible import check_physical_values, plausible_peak
 from .wfdb_header import NATIVE_FORMATS, Header, SignalSpec, read_header
 
 
@@ -56,15 +55,15 @@ def read_wfdb(path: str | os.PathLike[str], *, keep_digital: bool = False,
 
 
 def _check_values(hdr: Header, sig: Signal, peak: float | None = None) -> None:
-    if peak is not None and peak <= physical_limits(tuple(sig.units), tuple(sig.raw_leads), sig.n_leads).min():
-        return  # the common case, decided by the decoder's extremes as check_physical_values decides it
+    if peak is not None and plausible_peak(peak, sig.units, sig.raw_leads, sig.n_leads):
+        return  # the common case, decided by the decoder's extremes: no lines to name
     lines = [f"line {s.line}" for s in hdr.signals]
     if len(lines) != sig.n_leads:  # multi-segment: the layout's lines are not this header's
         lines = ["signal line"] * sig.n_leads
     check_physical_values(
         sig.data, sig.units, sig.raw_leads, path=hdr.path, where=lines,
         fix="physical value = (digital - baseline) / gain, in the signal's units: check this signal line's "
-            "gain, baseline and units", peak=peak,
+            "gain, baseline and units",
     )
 
 
@@ -251,27 +250,12 @@ def _read_native16(hdr: Header, directory: str, verify: bool) -> tuple[Signal, f
     return _finish(hdr, data, warnings, None), peak
 
 
-_KERNEL: list = []
-
-
 def _wfdb_kernel():
-    """The native kernel if it is the preprocessing backend in use (``$ECGEDGE_KERNEL``) and has the decoder."""
-    choice = os.environ.get("ECGEDGE_KERNEL") or "auto"
-    for key, k in _KERNEL:
-        if key == choice:
-            return k
-    from ..dsp.backend import get_backend
+    """The native kernel if it is the backend in use (``$ECGEDGE_KERNEL``) and has this decoder, else None."""
+    from ..dsp.backend import kernel_module
 
-    k = None
-    try:
-        if get_backend().name == "native":
-            from .. import _kernel as k
-
-            k = k if getattr(k, "WFDB16", 0) >= 3 else None
-    except EcgedgeError:  # an unknown ECGEDGE_KERNEL value: preprocessing reports it; read as numpy does
-        k = None
-    _KERNEL.append((choice, k))
-    return k
+    k = kernel_module()
+    return k if getattr(k, "WFDB16", 0) >= 3 else None
 
 
 def _to_signal(hdr: Header, digital: np.ndarray, keep_digital: bool, verify: bool) -> Signal:
