@@ -120,6 +120,18 @@ def _naive(files, m, torch, ss, wfdb, fs_out=100, window=250, stride=125):
     return buf.getvalue()
 
 
+def _naive_time(folder, torch, ss, wfdb) -> tuple[float, list, int]:
+    """The naive script's seconds per record on the first 40 records (both pipelines read from the page cache, not
+    the disk), the records and its model's parameter count."""
+    m = naive_resnet(torch)
+    n_params = sum(p.numel() for p in m.parameters())
+    naive_files = folder[:40]
+    for f in folder:
+        f.with_suffix(".dat").read_bytes()
+    t_naive = min(_time(lambda: _naive(naive_files, m, torch, ss, wfdb)) for _ in range(2)) / len(naive_files)
+    return t_naive, naive_files, n_params
+
+
 def test_folder_end_to_end(benchmark, model, folder, record_result):
     """`ecgedge infer`'s path (decode, quality gate, preprocess, INT8, aggregate, CSV) with the shipped default over
     every shared 500 Hz PTB-XL record, against the naive script on the same records, both at their defaults; and
@@ -132,12 +144,7 @@ def test_folder_end_to_end(benchmark, model, folder, record_result):
 
     # both sides as a user gets them on this machine: PyTorch's default threads for the naive script, and
     # `ecgedge infer folder/`'s defaults (onnxruntime's choice of threads, one decode worker per core up to 4)
-    m = naive_resnet(torch)
-    n_params = sum(p.numel() for p in m.parameters())
-    naive_files = folder[:40]
-    for f in folder:  # both pipelines read from the page cache, not the disk
-        f.with_suffix(".dat").read_bytes()
-    t_naive = min(_time(lambda: _naive(naive_files, m, torch, ss, wfdb)) for _ in range(2)) / len(naive_files)
+    t_naive, naive_files, n_params = _naive_time(folder, torch, ss, wfdb)
     pred = Predictor(model)
 
     def ours():
@@ -163,6 +170,52 @@ def test_folder_end_to_end(benchmark, model, folder, record_result):
                               f"{1 / t_naive:.1f} records/s -> {t_naive / t_ours:.1f}x (target 20x); the model is "
                               f"{t_model / t_ours:.0%} of ecgedge's time ({len(X) / len(folder):.0f} window(s) "
                               f"per record)"})
+
+
+def test_large_folder_worker_processes(benchmark, model, folder, record_result):
+    """`ecgedge infer` over a folder large enough for worker processes: the 500 shared records listed 8 times (4,000
+    records, from the page cache), as `ecgedge infer` runs it: a fresh Predictor per run, so its start and its
+    workers' start are counted. At the defaults (one worker process per core for 2,000 records or more) and with
+    ``--processes 1`` (this process's threads), rounds interleaved; the naive script on 40 of the records in the
+    same run."""
+    torch = pytest.importorskip("torch")
+    ss = pytest.importorskip("scipy.signal")
+    wfdb = pytest.importorskip("wfdb")
+    from ecgedge.runtime.predictor import Predictor
+    from ecgedge.runtime.report import Writer
+
+    t_naive, naive_files, _ = _naive_time(folder, torch, ss, wfdb)
+    items = [str(f) for f in folder] * 8
+
+    def run(processes: int | None) -> tuple[float, int, str]:
+        t = time.perf_counter()
+        with Predictor(model, processes=processes) as pred:
+            buf = io.StringIO()
+            w = Writer(buf, "csv", pred.classes)
+            for p in pred.predict_many(items):
+                w.write(p)
+            w.close()
+        return time.perf_counter() - t, pred.ran_in, buf.getvalue()
+
+    _, n_auto, rows_auto = run(None)
+    _, _, rows_one = run(1)
+    assert rows_auto == rows_one and rows_one.count("\n") == len(items) + 1
+    t: dict[str, list[float]] = {"auto": [], "one": []}
+    for _ in range(3):
+        t["auto"].append(run(None)[0] / len(items))
+        t["one"].append(run(1)[0] / len(items))
+    best = {k: min(v) for k, v in t.items()}
+    benchmark.pedantic(lambda: run(None), rounds=1, iterations=1)
+    record_result({"name": "large_folder_worker_processes", "records": len(items), "processes": n_auto,
+                   "naive_records": len(naive_files), "naive_records_per_s": 1 / t_naive,
+                   "records_per_s": {k: 1 / v for k, v in best.items()},
+                   "ratio": t_naive / best["auto"], "ratio_one_process": t_naive / best["one"],
+                   "processes_over_threads": best["one"] / best["auto"],
+                   "summary": f"{len(items)} PTB-XL 500 Hz records (the shared 500, 8 times) as `ecgedge infer` runs "
+                              f"them, start included: {n_auto} worker processes (the default here) "
+                              f"{1 / best['auto']:.0f} records/s, one process {1 / best['one']:.0f} "
+                              f"(x{best['one'] / best['auto']:.2f}); the naive script {1 / t_naive:.1f} records/s "
+                              f"-> {t_naive / best['auto']:.1f}x (one process: {t_naive / best['one']:.1f}x)"})
 
 
 def test_folder_read_ahead(benchmark, model, folder, record_result):

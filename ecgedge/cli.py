@@ -426,6 +426,9 @@ def infer_cmd(
     workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
                                                 callback=_at_least(1))] = None,
     batch: Annotated[int, typer.Option(help="Windows per engine call.", callback=_at_least(1))] = 256,
+    processes: Annotated[int | None, typer.Option(
+        help="Worker processes for files (default: one per core, up to 8, for 2,000 records or more; 1: this process "
+             "only).", callback=_at_least(1))] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.", callback=_check_format)] = "table",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write results here (default: stdout).")] = None,
     timeline: Annotated[bool, typer.Option(help="Add one row per window (start time, probabilities).")] = False,
@@ -467,7 +470,7 @@ def infer_cmd(
         from .runtime.infer import run_files
 
         code = run_files(paths or [], model=model, engine=engine, threads=threads, workers=workers, batch=batch,
-                         fmt=fmt, output=output, timeline=timeline, plot=plot, demo=demo, trust_model=trust_model,
+                         processes=processes, fmt=fmt, output=output, timeline=timeline, plot=plot, demo=demo, trust_model=trust_model,
                          lead=lead)
     raise typer.Exit(code)
 

@@ -26,6 +26,10 @@ class EcgedgeError(Exception):
         self.fix = fix
         super().__init__(self.__str__())
 
+    def __reduce__(self):
+        # the fields, not the joined text: an error raised in a worker process reads the same in the parent
+        return _rebuild, (type(self), self.message, self.path, self.where, self.fix)
+
     def __str__(self) -> str:
         parts = []
         if self.path:
@@ -53,6 +57,10 @@ class FetchError(EcgedgeError):
 
 class StoreError(EcgedgeError):
     """A prepared-data store that is missing, stale or damaged."""
+
+
+def _rebuild(cls, message, path, where, fix):
+    return cls(message, path=path, where=where, fix=fix)
 
 
 def _short_paths() -> bool:

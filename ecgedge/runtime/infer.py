@@ -13,7 +13,7 @@ from ..errors import EcgedgeError
 
 
 def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto", threads: int = 0,
-              workers: int | None = None, batch: int = 256, fmt: str = "table", output: str | None = None,
+              workers: int | None = None, batch: int = 256, processes: int | None = None, fmt: str = "table", output: str | None = None,
               timeline: bool = False, plot: str | None = None, demo: bool = False, trust_model: bool = False,
               lead: str | None = None) -> int:
     """The CLI's file mode; returns the exit code (0, or 1 when a record failed). ``demo``: add the built-in
@@ -33,9 +33,10 @@ def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto
         check_output(output)
         remove_stale_leftovers(output)
     pred = Predictor(model, engine=engine, threads=threads, batch=batch, workers=workers, trust_model=trust_model,
-                     lead=lead)
+                     lead=lead, processes=processes)
     failed = 0
     with contextlib.ExitStack() as stack:
+        stack.enter_context(pred)  # worker processes, if any, stop with the run
         if demo:
             import tempfile
 
@@ -73,7 +74,8 @@ def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto
                     else:
                         print(note, file=sys.stderr)
         w.close()
-    print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name})", file=sys.stderr)
+    where = f", {pred.ran_in} worker processes" if pred.ran_in > 1 else ""
+    print(f"{w.n} record(s), {failed} failed; model {pred.info.path} ({pred.engine.name}{where})", file=sys.stderr)
     return 1 if failed else 0
 
 

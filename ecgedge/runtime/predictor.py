@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..leads import check_lead_option, normalize_lead, single_lead_source
 from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
+from .processes import MIN_RECORDS, auto_processes
 
 
 @dataclass
@@ -251,12 +253,22 @@ class Predictor:
 
     ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default.
     ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write.
-    ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule)."""
+    ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule).
+    ``processes``: worker processes for :meth:`predict_many` (:mod:`.processes`; None: one per core for inputs of
+    :data:`~ecgedge.runtime.processes.MIN_RECORDS` records or more on onnxruntime's CPU engine, else none). They
+    start on first use and stay until :meth:`close` (or the end of a ``with`` block)."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
                  batch: int = 256, workers: int | None = None, backend: str | None = None,
-                 trust_model: bool = False, quality_gate: bool = True, lead: str | None = None) -> None:
+                 trust_model: bool = False, quality_gate: bool = True, lead: str | None = None,
+                 processes: int | None = None) -> None:
+        if processes is not None and processes < 1:
+            raise OptionError(f"processes must be at least 1, not {processes}", where="--processes",
+                              fix="1 classifies in this process; leave it out for one per core on large inputs")
         self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
+        if (processes or 1) > 1 and self.engine.name != "ort":
+            raise OptionError(f"worker processes run onnxruntime's CPU engine, not {self.engine.name}",
+                              where="--processes", fix="leave --processes out, or use --engine ort with an .onnx model")
         self.contract = self.info.contract
         check_lead_option(self.contract.leads, lead)
         self.lead = lead
@@ -269,6 +281,23 @@ class Predictor:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         #: records read ahead of the engine in :meth:`predict_many`; None: about a batch of windows
         self.read_ahead: int | None = None
+        self.processes = processes
+        #: worker processes the last :meth:`predict_many` ran in (1: this process)
+        self.ran_in = 1
+        self._backend = backend
+        self._pool = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started (a later :meth:`predict_many` starts them again)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -302,9 +331,33 @@ class Predictor:
         return self._finish(pred, self._run(x))
 
     # -- many records ---------------------------------------------------------------------------------
-    def predict_many(self, items: Iterable, on_result=None) -> Iterator[Prediction]:
-        """Predictions in input order; a record that fails is a Prediction with ``error`` set."""
+    def predict_many(self, items: Iterable) -> Iterator[Prediction]:
+        """Predictions in input order; a record that fails is a Prediction with ``error`` set. Runs in worker
+        processes where ``processes`` says so (see the class), else on this process's threads."""
         items = iter(items)
+        head = list(islice(items, MIN_RECORDS)) if self.processes is None else []
+        items = chain(head, items)
+        n = self.processes or auto_processes(self.engine.name, len(head))
+        self.ran_in = n
+        if n > 1:
+            yield from self._record_pool(n).predict_many(items, here=lambda block: list(self._predict_here(iter(block))))
+        else:
+            yield from self._predict_here(items)
+
+    def _record_pool(self, n: int):
+        """The worker processes (:class:`~.processes.RecordPool`), started or restarted for these settings."""
+        from .processes import RecordPool
+
+        settings = dict(model=self.info.path, engine="ort", threads=1, batch=self.batch, workers=1,
+                        backend=self._backend, quality_gate=self.quality_gate, lead=self.lead, processes=1)
+        if self._pool is not None and (self._pool.settings != settings or self._pool.processes != n
+                                       or not self._pool.alive):
+            self.close()
+        if self._pool is None:
+            self._pool = RecordPool(settings, n)
+        return self._pool
+
+    def _predict_here(self, items: Iterator) -> Iterator[Prediction]:
         floor = 4 * self.workers
         seen_records = seen_windows = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") as ex:
