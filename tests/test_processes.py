@@ -103,7 +103,7 @@ def test_a_worker_killed_during_a_run_is_an_error_and_the_next_run_starts_fresh(
 def test_a_model_the_workers_cannot_open_is_an_error(tmp_path, records):
     model = tmp_path / "default.int8.onnx"
     shutil.copy(Predictor(threads=1).info.path, model)
-    settings = dict(model=str(model), threads=1, workers=1, processes=1)
+    settings = dict(model=str(model), threads=1, workers=0, processes=1)
     model.write_bytes(b"not a model")  # replaced after this process opened it
     pool = P.RecordPool(settings, 2)
     with pytest.raises(EcgedgeError, match="default.int8.onnx: not a readable ONNX file"):

@@ -15,7 +15,7 @@ import glob
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from pathlib import Path
@@ -248,6 +248,24 @@ def prepare_record(item, contract, pre, gate: bool = True, lead: str | None = No
 # ------------------------------------------------------------------------------------------------
 
 
+class _Inline:
+    """An executor that runs each task at once in the calling thread (``workers=0``)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit(self, fn, *args) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - raised by result(), as a thread pool's would be
+            f.set_exception(exc)
+        return f
+
+
 class Predictor:
     """``Predictor(model).predict(path_or_signal)``; ``predict_many(paths)`` for folders.
 
@@ -278,7 +296,9 @@ class Predictor:
         self.batch = max(1, min(batch, self.engine.max_batch))
         #: judge each record's signal quality first (:mod:`ecgedge.quality`); off only to measure what it costs
         self.quality_gate = quality_gate
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        #: threads reading and preparing records; 0: the calling thread does it, between engine calls (what a worker
+        #: process does: its core has nothing else to overlap with, and the hand-over cost 10-15 % of its time)
+        self.workers = max(1, min(4, os.cpu_count() or 1)) if workers is None else max(0, workers)
         #: records read ahead of the engine in :meth:`predict_many`; None: about a batch of windows
         self.read_ahead: int | None = None
         self.processes = processes
@@ -348,7 +368,7 @@ class Predictor:
         """The worker processes (:class:`~.processes.RecordPool`), started or restarted for these settings."""
         from .processes import RecordPool
 
-        settings = dict(model=self.info.path, engine="ort", threads=1, batch=self.batch, workers=1,
+        settings = dict(model=self.info.path, engine="ort", threads=1, batch=self.batch, workers=0,
                         backend=self._backend, quality_gate=self.quality_gate, lead=self.lead, processes=1)
         if self._pool is not None and (self._pool.settings != settings or self._pool.processes != n
                                        or not self._pool.alive):
@@ -358,9 +378,9 @@ class Predictor:
         return self._pool
 
     def _predict_here(self, items: Iterator) -> Iterator[Prediction]:
-        floor = 4 * self.workers
+        floor = 4 * max(self.workers, 1)
         seen_records = seen_windows = 0
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") as ex:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") if self.workers else _Inline() as ex:
             pending: deque = deque()
             ready: list[tuple[Prediction, np.ndarray]] = []
             n_ready = 0
