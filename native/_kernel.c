@@ -756,6 +756,62 @@ static PyObject *py_wfdb16(PyObject *self, PyObject *args) {
     return PyFloat_FromDouble(peak);
 }
 
+/* A WFDB header's bytes -> (name, n_signals, fs, n_samples or None, base time or None, base date or None,
+ * [comment, ...], [SignalSpec's fields in its order (file, fmt, spf, skew, offset, gain, baseline (the ADC zero
+ * where none is written), units ("mV" where none are), adc_res, adc_zero, initial, checksum, block, description,
+ * line, calibrated), ...]), or None where the
+ * header is not in the common form ee_parse_header reads (the Python parser then does). */
+#define EE_HEA_MAX_SIGNALS 64
+#define EE_HEA_MAX_COMMENTS 64
+static PyObject *py_wfdb_header(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    ee_hea_record rec;
+    ee_hea_signal sig[EE_HEA_MAX_SIGNALS];
+    ee_span com[EE_HEA_MAX_COMMENTS];
+    int n_com = 0;
+    const char *t = (const char *)b.buf;
+    const int n = ee_parse_header(t, b.len, &rec, sig, EE_HEA_MAX_SIGNALS, com, EE_HEA_MAX_COMMENTS, &n_com);
+    PyObject *out = NULL, *comments = NULL, *signals = NULL;
+    if (n < 0) {
+        PyBuffer_Release(&b);
+        Py_RETURN_NONE;
+    }
+    comments = PyList_New(n_com);
+    signals = PyList_New(n);
+    if (!comments || !signals) goto done;
+    for (int i = 0; i < n_com; i++) {
+        PyObject *c = PyUnicode_DecodeASCII(t + com[i].off, com[i].len, NULL);
+        if (!c) goto done;
+        PyList_SET_ITEM(comments, i, c);
+    }
+    for (int i = 0; i < n; i++) {
+        const ee_hea_signal *s = &sig[i];
+        PyObject *row = Py_BuildValue(
+            "(s#s#LLLdLs#LLLLLs#iO)", t + s->file.off, (Py_ssize_t)s->file.len, t + s->fmt.off,
+            (Py_ssize_t)s->fmt.len, (long long)s->spf, (long long)s->skew, (long long)s->offset, s->gain,
+            (long long)(s->has_baseline ? s->baseline : s->adc_zero), s->units.len ? t + s->units.off : "mV",
+            (Py_ssize_t)(s->units.len ? s->units.len : 2), (long long)s->adc_res, (long long)s->adc_zero,
+            (long long)s->init, (long long)s->checksum, (long long)s->block, t + s->desc.off, (Py_ssize_t)s->desc.len,
+            (int)s->line, Py_True);
+        if (!row) goto done;
+        PyList_SET_ITEM(signals, i, row);
+    }
+    PyObject *nsamp = rec.has_n_samples ? PyLong_FromLongLong(rec.n_samples) : (Py_INCREF(Py_None), Py_None);
+    if (nsamp)
+        out = Py_BuildValue("(s#LdOz#z#OO)", t + rec.name.off, (Py_ssize_t)rec.name.len, (long long)rec.n_signals,
+                            rec.fs, nsamp, rec.base_time.len ? t + rec.base_time.off : NULL,
+                            rec.base_time.len ? (Py_ssize_t)rec.base_time.len : 0,
+                            rec.base_date.len ? t + rec.base_date.off : NULL,
+                            rec.base_date.len ? (Py_ssize_t)rec.base_date.len : 0, comments, signals);
+    Py_XDECREF(nsamp);
+done:
+    Py_XDECREF(comments);
+    Py_XDECREF(signals);
+    PyBuffer_Release(&b);
+    return out;
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *noargs) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -787,6 +843,8 @@ static PyMethodDef methods[] = {
     {"wfdb16", py_wfdb16, METH_VARARGS,
      "Decode a format-16 WFDB signal file's frames to physical float32 [width, frames], with checksums, "
      "invalid-sample counts and digital extremes; returns the largest |physical value| (NaN if a sample is invalid)."},
+    {"wfdb_header", py_wfdb_header, METH_VARARGS,
+     "Parse a WFDB header of the common form (see ee_parse_header); None for anything else."},
     {"simd", py_simd, METH_NOARGS, "The widest vector ISA the kernel dispatches to on this CPU."},
     {"quality", py_quality, METH_VARARGS, "Signal-quality features of planar float32 leads (ecgedge.quality)."},
     {NULL, NULL, 0, NULL},
@@ -798,6 +856,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ecgedge._kernel",
 PyMODINIT_FUNC PyInit__kernel(void) {
     PyObject *m = PyModule_Create(&module);
     if (m) PyModule_AddIntConstant(m, "WFDB16", 3); /* wfdb16() present; 2: with digital extremes; 3: returns the physical peak */
+    if (m) PyModule_AddIntConstant(m, "WFDB_HEADER", 1); /* wfdb_header() present */
     if (m) PyModule_AddIntConstant(m, "ABI", 2); /* 2: run() reports window starts */
     if (m) PyModule_AddIntConstant(m, "QUALITY_FEATURES", EE_Q_N);
     if (m) PyModule_AddIntConstant(m, "QUALITY_LIMITS", EE_L_N);

@@ -275,6 +275,43 @@ def test_mutated_real_headers_raise_only_record_error(case):
     _parse_or_record_error(case[1])
 
 
+def _outcome(parse, raw: bytes):
+    try:
+        return parse(raw, "x.hea")
+    except RecordError as exc:
+        return ("RecordError", str(exc))
+
+
+@pytest.mark.skipif(not getattr(__import__("ecgedge.dsp.backend", fromlist=["x"]).kernel_module(), "WFDB_HEADER", 0),
+                    reason="no native kernel")
+@settings(FUZZ, max_examples=_n(3000))
+@given(raw=st.one_of(mutated_header().map(lambda case: case[1]), _HEADER_LIKE, st.binary(max_size=512)))
+def test_the_native_header_parser_agrees_with_the_python_one(raw):
+    """Whatever the native tokeniser takes (it hands everything else to the Python parser), the Header is the one
+    the Python parser gives; and a header the Python parser refuses, the native one never takes."""
+    import ecgedge._kernel as K
+    from ecgedge.io.wfdb_header import parse_header_python
+
+    event("native" if K.wfdb_header(raw) is not None else "python")
+    assert _outcome(parse_header, raw) == _outcome(parse_header_python, raw)
+
+
+def test_the_native_header_parser_takes_every_shared_header():
+    """Every header in the shared data is of the common form (so the reader's fast path serves them all), and reads
+    to the same Header both ways."""
+    import ecgedge._kernel as K
+    from ecgedge.io.wfdb_header import parse_header_python
+
+    if not getattr(K, "WFDB_HEADER", 0):
+        pytest.skip("no native kernel")
+    headers = sorted(DATA.rglob("*.hea"))
+    assert len(headers) > 8000
+    for hea in headers:
+        raw = hea.read_bytes()
+        assert K.wfdb_header(raw) is not None, hea
+        assert parse_header(raw, str(hea)) == parse_header_python(raw, str(hea)), hea
+
+
 @settings(FUZZ, max_examples=_n(1500))
 @given(case=mutated_header())
 def test_mutated_headers_beside_real_signals(record_dir, case):

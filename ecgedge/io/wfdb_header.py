@@ -99,7 +99,27 @@ def read_header(path: str | os.PathLike[str]) -> Header:
 
 
 def parse_header(raw: bytes, path: str = "<header>") -> Header:
-    """Parse the bytes of a header. Raises :class:`RecordError` and nothing else on bad input."""
+    """Parse the bytes of a header. Raises :class:`RecordError` and nothing else on bad input.
+
+    The common form (plain ASCII, no segments, base time or format modifiers, numbers in range: every PTB-XL and
+    challenge header) is tokenised by the native kernel where it is the backend in use; anything else, including
+    every header with something wrong in it, by :func:`parse_header_python`. Both give the same Header."""
+    from ..dsp.backend import kernel_module
+
+    k = kernel_module()
+    got = k.wfdb_header(raw) if k is not None and getattr(k, "WFDB_HEADER", 0) >= 1 else None
+    if got is not None:
+        name, n_signals, fs, n_samples, base_time, base_date, comments, rows = got
+        if all(r[1] in KNOWN_FORMATS for r in rows):
+            return Header(path=path, record_name=name, n_signals=n_signals, fs=fs, n_samples=n_samples,
+                          signals=[SignalSpec(*r) for r in rows], comments=comments, base_time=base_time,
+                          base_date=base_date)
+    return parse_header_python(raw, path)
+
+
+def parse_header_python(raw: bytes, path: str = "<header>") -> Header:
+    """:func:`parse_header` without the native kernel: every form the specification allows, and the error that
+    names the file, the line and the field for everything else."""
     warnings: list[str] = []
     comments: list[str] = []
     content: list[tuple[int, str]] = []

@@ -181,6 +181,33 @@ for it in range(iterations):
                lo, hi)
         expect((ValueError, TypeError), K.wfdb16, raw, 0, width, base, gain, sig, sums, bad, lo, hi)
         expect((ValueError, TypeError), K.wfdb16, raw, frames, width, base, gain, sig, sums, bad, None, hi)
+    if hasattr(K, "wfdb_header"):
+        # headers: a valid one of random shape, then mutated bytewise (cut anywhere, bytes replaced or inserted)
+        n_sig = int(rng.integers(0, 70))
+        lines = [f"r{it} {n_sig} {rng.choice(['500', '360.5', '1000.'])} {int(rng.integers(0, 10**6))}"
+                 + rng.choice(["", " 10:11:12.5", " 1/2/2000", " 2014-05-08 05:05:15"])]
+        for i in range(n_sig):
+            lines.append(f"r.dat {rng.choice(['16', '212', '16x1+24', '80:3', '8x2'])} "
+                         f"{rng.choice(['200', '1000.0(0)/mV', '12.5(-3)', '1(2147483647)/uV'])} 16 "
+                         f"{int(rng.integers(-9, 9))} {int(rng.integers(-99, 99))} {int(rng.integers(-9, 99999))} 0"
+                         + rng.choice(["", " V1", " lead II  "]))
+            if rng.random() < 0.1:
+                lines.append("# " + "c" * int(rng.integers(0, 300)))
+        raw = bytearray("\n".join(lines).encode() + rng.choice([b"", b"\n", b"\r\n"]))
+        got = K.wfdb_header(bytes(raw))
+        assert got is None or len(got[-1]) == n_sig
+        for _ in range(int(rng.integers(1, 6))):
+            op, at = rng.integers(0, 3), int(rng.integers(0, len(raw) + 1))
+            if op == 0:
+                del raw[at:]
+            elif op == 1 and at < len(raw):
+                raw[at] = int(rng.integers(0, 256))
+            else:
+                raw[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 8))).astype(np.uint8))
+            K.wfdb_header(bytes(raw))
+        K.wfdb_header(rng.integers(0, 256, int(rng.integers(0, 600))).astype(np.uint8).tobytes())
+        expect((TypeError,), K.wfdb_header, "text, not bytes")
+
     # misuse: wrong sizes, types, flags; must raise, never touch memory
     expect((ValueError, TypeError), K.run, src, layout, L, np.empty(max(size - 1, 0), np.float32), flags, **kw)
     expect((ValueError, TypeError), K.run, src, layout, L, out, flags, starts=np.zeros(W + 1, np.int64), **kw)
