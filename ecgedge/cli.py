@@ -470,8 +470,8 @@ def infer_cmd(
         from .runtime.infer import run_files
 
         code = run_files(paths or [], model=model, engine=engine, threads=threads, workers=workers, batch=batch,
-                         processes=processes, fmt=fmt, output=output, timeline=timeline, plot=plot, demo=demo, trust_model=trust_model,
-                         lead=lead)
+                         processes=processes, fmt=fmt, output=output, timeline=timeline, plot=plot, demo=demo,
+                         trust_model=trust_model, lead=lead)
     raise typer.Exit(code)
 
 

@@ -290,6 +290,7 @@ def test_the_native_header_parser_agrees_with_the_python_one(raw):
     """Whatever the native tokeniser takes (it hands everything else to the Python parser), the Header is the one
     the Python parser gives; and a header the Python parser refuses, the native one never takes."""
     import ecgedge._kernel as K
+
     from ecgedge.io.wfdb_header import parse_header_python
 
     event("native" if K.wfdb_header(raw) is not None else "python")
@@ -300,6 +301,7 @@ def test_the_native_header_parser_takes_every_shared_header():
     """Every header in the shared data is of the common form (so the reader's fast path serves them all), and reads
     to the same Header both ways."""
     import ecgedge._kernel as K
+
     from ecgedge.io.wfdb_header import parse_header_python
 
     if not getattr(K, "WFDB_HEADER", 0):

@@ -4,6 +4,7 @@ that stops reading early. Real records from the shared data, real ``python -m`` 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -58,7 +59,11 @@ def test_close_stops_the_workers(records):
     pred.close()
     assert pred._pool is None and all(p.poll() is not None for p in procs)
     assert len(list(pred.predict_many(records[:5]))) == 5  # started again on demand
-    pred.close()
+    procs = [w.proc for w in pred._pool._workers]
+    del pred  # dropped without close(): its workers stop with it
+    gc.collect()
+    for p in procs:
+        p.wait(timeout=30)
 
 
 def test_auto_starts_workers_only_for_large_inputs(records, monkeypatch):

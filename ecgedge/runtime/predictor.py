@@ -360,7 +360,8 @@ class Predictor:
         n = self.processes or auto_processes(self.engine.name, len(head))
         self.ran_in = n
         if n > 1:
-            yield from self._record_pool(n).predict_many(items, here=lambda block: list(self._predict_here(iter(block))))
+            here = lambda block: list(self._predict_here(iter(block)))  # noqa: E731 - the first chunks, here
+            yield from self._record_pool(n).predict_many(items, here=here)
         else:
             yield from self._predict_here(items)
 

@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
@@ -143,6 +144,8 @@ class RecordPool:
     def __init__(self, settings: dict, processes: int) -> None:
         self.settings, self.processes = settings, processes
         self._workers = [_Worker(settings) for _ in range(processes)]  # each imports and loads on its own
+        # stopped with the pool, when it is collected, or at exit, whichever comes first
+        self._stop = weakref.finalize(self, _stop_workers, self._workers)
 
     def predict_many(self, items: Iterable, here=None) -> Iterator:
         """Predictions of ``items`` in input order. ``here``: a function that classifies a list of items in this
@@ -235,9 +238,13 @@ class RecordPool:
         return bool(self._workers) and all(not w.broken and w.proc.poll() is None for w in self._workers)
 
     def close(self) -> None:
-        workers, self._workers = self._workers, []
-        for w in workers:
-            w.close()
+        self._workers = []
+        self._stop()
+
+
+def _stop_workers(workers: list[_Worker]) -> None:
+    for w in workers:
+        w.close()
 
 
 def _stopped_error(exc: _Stopped) -> EcgedgeError:

@@ -186,7 +186,7 @@ for it in range(iterations):
         n_sig = int(rng.integers(0, 70))
         lines = [f"r{it} {n_sig} {rng.choice(['500', '360.5', '1000.'])} {int(rng.integers(0, 10**6))}"
                  + rng.choice(["", " 10:11:12.5", " 1/2/2000", " 2014-05-08 05:05:15"])]
-        for i in range(n_sig):
+        for _ in range(n_sig):
             lines.append(f"r.dat {rng.choice(['16', '212', '16x1+24', '80:3', '8x2'])} "
                          f"{rng.choice(['200', '1000.0(0)/mV', '12.5(-3)', '1(2147483647)/uV'])} 16 "
                          f"{int(rng.integers(-9, 9))} {int(rng.integers(-99, 99))} {int(rng.integers(-9, 99999))} 0"
