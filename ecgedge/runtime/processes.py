@@ -6,13 +6,14 @@ reads and the engine release it (on the 2-core VM, reading and preparing alone r
 thread and at most 2,007 on two). A worker process has a GIL of its own.
 
 Each worker is a fresh interpreter running :func:`_serve`, holding its own
-:class:`~ecgedge.runtime.predictor.Predictor` (one engine thread, one decode thread). Not ``multiprocessing``:
-its ``spawn`` and ``forkserver`` run the caller's main script again in every worker (a script without an
-``if __name__ == "__main__"`` guard would start workers of its own), and ``fork`` copies a process whose
-onnxruntime and BLAS threads are running. The parent hands out chunks of paths, one at a time per worker, from
-one thread per worker that waits on the worker's pipe (the GIL is free meanwhile), and yields each chunk's
-Predictions in input order: rows come out exactly as the threaded path gives them, and memory stays bounded on a
-folder of any size.
+:class:`~ecgedge.runtime.predictor.Predictor` (one engine thread; records prepared in its own thread between engine
+calls, ``workers=0``). Not ``multiprocessing``: its ``spawn`` and ``forkserver`` run the caller's main script again
+in every worker (a script without an ``if __name__ == "__main__"`` guard would start workers of its own), and
+``fork`` copies a process whose onnxruntime and BLAS threads are running. The parent hands out chunks of paths, one
+at a time per worker, from one thread per worker that waits on the worker's pipe (the GIL is free meanwhile),
+classifies the first chunks itself while the workers start, and yields each chunk's Predictions in input order:
+rows come out exactly as the threaded path gives them, and memory stays bounded on a folder of any size (at most
+two chunks per worker ahead of the consumer).
 
 Only onnxruntime's CPU engine runs this way: a GPU engine is one device, and a model file that can hold code
 (.pt2, .engine) is opened in exactly one process, the one the user trusted it in. The pipes carry pickles
@@ -37,7 +38,7 @@ from ..errors import EcgedgeError
 #: folder's tail still keeps every worker busy
 CHUNK = 32
 #: ``processes=None`` (auto) uses worker processes only for inputs of at least this many records: below it,
-#: starting them (≈ 0.3 s) costs more than they save (the README's infer table has the measured break-even)
+#: starting them (≈ 0.25 s) costs more than they save (the break-even measured on the 2-core VM; see the README)
 MIN_RECORDS = 2000
 
 _HEADER = struct.Struct("<Q")
