@@ -101,9 +101,10 @@ def read_header(path: str | os.PathLike[str]) -> Header:
 def parse_header(raw: bytes, path: str = "<header>") -> Header:
     """Parse the bytes of a header. Raises :class:`RecordError` and nothing else on bad input.
 
-    The common form (plain ASCII, no segments, base time or format modifiers, numbers in range: every PTB-XL and
-    challenge header) is tokenised by the native kernel where it is the backend in use; anything else, including
-    every header with something wrong in it, by :func:`parse_header_python`. Both give the same Header."""
+    The common form (plain ASCII; no segments or counter frequency; plain decimal numbers in range; a relative
+    file name: every header in the shared data, PTB-XL's and the challenges') is tokenised by the native kernel
+    where it is the backend in use (``ee_parse_header``); anything else, including every header with something
+    wrong in it, by :func:`parse_header_python`. Both give the same Header."""
     from ..dsp.backend import kernel_module
 
     k = kernel_module()
