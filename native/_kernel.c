@@ -759,8 +759,8 @@ static PyObject *py_wfdb16(PyObject *self, PyObject *args) {
 /* A WFDB header's bytes -> (name, n_signals, fs, n_samples or None, base time or None, base date or None,
  * [comment, ...], [SignalSpec's fields in its order (file, fmt, spf, skew, offset, gain, baseline (the ADC zero
  * where none is written), units ("mV" where none are), adc_res, adc_zero, initial, checksum, block, description,
- * line, calibrated), ...]), or None where the
- * header is not in the common form ee_parse_header reads (the Python parser then does). */
+ * line, calibrated), ...]), or None where the header is not in the common form ee_parse_header reads (the Python
+ * parser then does). */
 #define EE_HEA_MAX_SIGNALS 64
 #define EE_HEA_MAX_COMMENTS 64
 static PyObject *py_wfdb_header(PyObject *self, PyObject *args) {
