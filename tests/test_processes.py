@@ -70,6 +70,13 @@ def test_auto_starts_workers_only_for_large_inputs(records, monkeypatch):
     pred = Predictor(threads=1)
     assert len(list(pred.predict_many(records))) == len(records)
     assert pred.ran_in == 1 and pred._pool is None  # 32 records: below MIN_RECORDS
+    monkeypatch.setattr(P, "MIN_RECORDS", 20)
+    monkeypatch.setattr(P, "usable_cores", lambda: 2)
+    with pred:
+        assert len(list(pred.predict_many(records))) == len(records) and pred.ran_in == 2  # a list: counted
+        # an iterator is not read ahead to count it (a slow source's first rows must not wait): this process
+        assert len(list(pred.predict_many(iter(records)))) == len(records) and pred.ran_in == 1
+    monkeypatch.undo()
     monkeypatch.setattr(P, "usable_cores", lambda: 2)
     assert P.auto_processes("ort", P.MIN_RECORDS) == 2
     assert P.auto_processes("ort", P.MIN_RECORDS - 1) == 1
@@ -169,3 +176,19 @@ def test_cli_processes_option(records, data, tmp_path):
     assert "2 worker processes" in two.stderr and "worker processes" not in one.stderr
     bad = run_cli("infer", str(folder), "--processes", "0")
     assert bad.returncode == 2 and "--processes" in bad.stderr
+
+
+def test_cli_counts_a_folder_listing_to_choose_workers(records, monkeypatch, tmp_path, capsys, data):
+    """`ecgedge infer folder/` piped: the listing is counted up to the threshold (a directory walk, cheap), and a
+    folder at or above it runs in workers: the same rows."""
+    from ecgedge.runtime.infer import run_files
+
+    folder = str(data / "ptb-xl" / "records500")
+    monkeypatch.setattr(P, "usable_cores", lambda: 2)
+    monkeypatch.setattr(P, "MIN_RECORDS", 600)  # above the folder's 500: this process
+    assert run_files([folder], fmt="csv", output=str(tmp_path / "one.csv")) == 0
+    assert "worker processes" not in capsys.readouterr().err
+    monkeypatch.setattr(P, "MIN_RECORDS", 400)  # below it: workers
+    assert run_files([folder], fmt="csv", output=str(tmp_path / "two.csv")) == 0
+    assert "2 worker processes" in capsys.readouterr().err
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()

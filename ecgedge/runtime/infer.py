@@ -8,6 +8,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from itertools import chain, islice
 
 from ..errors import EcgedgeError
 
@@ -19,6 +20,7 @@ def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto
     """The CLI's file mode; returns the exit code (0, or 1 when a record failed). ``demo``: add the built-in
     simulated 12-lead record (written as a WFDB record first)."""
     from .predictor import Predictor, expand_paths
+    from .processes import MIN_RECORDS, auto_processes
     from .report import Writer, check_format, plot_record
 
     items = list(paths)
@@ -50,6 +52,11 @@ def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto
         if _is_terminal(sys.stderr):
             records = list(records)  # the total, for the rate and the ETA
             bar = stack.enter_context(Progress(len(records)))
+        elif processes is None:
+            # worker processes or not: count the listing (a directory walk, not a slow source) up to the threshold
+            head = list(islice(records, MIN_RECORDS))
+            pred.processes = auto_processes(pred.engine.name, len(head))
+            records = chain(head, records)
         if output:
             from ..atomic import atomic_open
 

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from ..leads import check_lead_option, normalize_lead, single_lead_source
 from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
-from .processes import MIN_RECORDS, auto_processes
+from .processes import auto_processes
 
 
 @dataclass
@@ -272,9 +271,9 @@ class Predictor:
     ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default.
     ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write.
     ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule).
-    ``processes``: worker processes for :meth:`predict_many` (:mod:`.processes`; None: one per core for inputs of
-    :data:`~ecgedge.runtime.processes.MIN_RECORDS` records or more on onnxruntime's CPU engine, else none). They
-    start on first use and stay until :meth:`close` (or the end of a ``with`` block)."""
+    ``processes``: worker processes for :meth:`predict_many` (:mod:`.processes`; None: one per core for a list or
+    tuple of :data:`~ecgedge.runtime.processes.MIN_RECORDS` records or more on onnxruntime's CPU engine, else none).
+    They start on first use and stay until :meth:`close` (or the end of a ``with`` block)."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
                  batch: int = 256, workers: int | None = None, backend: str | None = None,
@@ -354,10 +353,10 @@ class Predictor:
     def predict_many(self, items: Iterable) -> Iterator[Prediction]:
         """Predictions in input order; a record that fails is a Prediction with ``error`` set. Runs in worker
         processes where ``processes`` says so (see the class), else on this process's threads."""
+        # auto: by the input's size where it has one (a list, a tuple); an iterator is not read ahead to count it
+        # (it may be a slow source whose first records should not wait), so it stays in this process
+        n = self.processes or (auto_processes(self.engine.name, len(items)) if hasattr(items, "__len__") else 1)
         items = iter(items)
-        head = list(islice(items, MIN_RECORDS)) if self.processes is None else []
-        items = chain(head, items)
-        n = self.processes or auto_processes(self.engine.name, len(head))
         self.ran_in = n
         if n > 1:
             here = lambda block: list(self._predict_here(iter(block)))  # noqa: E731 - the first chunks, here
