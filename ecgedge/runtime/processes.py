@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-import subprocess
 import sys
 import threading
 import weakref
@@ -95,6 +94,8 @@ _BOOT = ("import os, sys, importlib.util\n"
 
 class _Worker:
     def __init__(self, settings: dict) -> None:
+        import subprocess  # here, not at import: `ecgedge infer` on one record never starts a worker
+
         import ecgedge
 
         root = os.path.dirname(os.path.dirname(os.path.abspath(ecgedge.__file__)))
@@ -115,23 +116,26 @@ class _Worker:
                 _send(self.proc.stdin, obj)
             ok, value = _recv(self.proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):
-            try:  # its pipe closed as it died: its exit status follows at once
-                code = self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                code = None
-            raise _Stopped(code) from None
+            raise _Stopped(self._exit_code(2)) from None
         if not ok:
             raise value
         return value
+
+    def _exit_code(self, timeout: float) -> int | None:
+        """Its exit status once it ends within ``timeout`` seconds (a pipe closes as its process dies), else None."""
+        import subprocess
+
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         try:
             self.proc.stdin.close()
         except OSError:
             pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if self._exit_code(5) is None:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()
@@ -139,7 +143,7 @@ class _Worker:
 
 class RecordPool:
     """``processes`` workers, each with a Predictor built from ``settings`` (Predictor's keyword arguments; the
-    caller sets one engine thread and one decode worker). Started on creation, without waiting for them to load
+    caller sets one engine thread and ``workers=0``). Started on creation, without waiting for them to load
     (≈ 0.25 s): :meth:`predict_many` classifies in this process until they are ready. :meth:`close` stops them."""
 
     def __init__(self, settings: dict, processes: int) -> None:
@@ -159,18 +163,24 @@ class RecordPool:
         state = {"next": 0, "yielded": 0, "stop": False}
         ahead = 2 * len(self._workers)  # chunks done or running ahead of the consumer: memory stays bounded
 
+        def post(seq: int | None, outcome: tuple[bool, object]) -> None:
+            """``outcome`` for chunk ``seq`` (None: the next one); an error or the end stops the handing out."""
+            with cond:
+                if seq is None:
+                    seq = state["next"]
+                    state["next"] += 1
+                results[seq] = outcome
+                if not outcome[0] or outcome[1] is None:
+                    state["stop"] = True
+                cond.notify_all()
+
         def serve(worker: _Worker | None) -> None:
             if worker is not None and not worker.ready:
                 try:
                     worker.ask(None)  # "ready", or the error its Predictor raised
                 except BaseException as exc:  # noqa: BLE001 - raised by the consumer, in order
                     worker.broken = True
-                    with cond:
-                        results[state["next"]] = (False, exc)
-                        state["next"] += 1
-                        state["stop"] = True
-                        cond.notify_all()
-                    return
+                    return post(None, (False, exc))
                 worker.ready = True
             while True:
                 with cond:
@@ -182,14 +192,12 @@ class RecordPool:
                     state["next"] += 1
                     try:
                         block = list(islice(it, CHUNK))
-                        outcome = None if block else (True, None)  # (True, None): the end
-                    except BaseException as exc:  # the caller's iterator failed: its error, in its place
-                        outcome = (False, exc)
-                    if outcome is not None:
-                        state["stop"] = True
-                        results[seq] = outcome
-                        cond.notify_all()
-                        return
+                    except BaseException as exc:  # noqa: BLE001 - the caller's iterator failed: its error, in place
+                        block, failed = [], exc
+                    else:
+                        failed = None
+                if not block:
+                    return post(seq, (False, failed) if failed is not None else (True, None))  # (True, None): the end
                 try:
                     outcome = (True, worker.ask(block) if worker is not None else here(block))
                 except _Stopped as exc:
@@ -197,13 +205,9 @@ class RecordPool:
                     outcome = (False, exc)
                 except BaseException as exc:  # noqa: BLE001 - raised in order by the consumer
                     outcome = (False, exc)
-                with cond:
-                    results[seq] = outcome
-                    if not outcome[0]:
-                        state["stop"] = True
-                    cond.notify_all()
-                    if not outcome[0]:
-                        return
+                post(seq, outcome)
+                if not outcome[0]:
+                    return
 
         helpers = self._workers + ([None] if here is not None and not any(w.ready for w in self._workers) else [])
         threads = [threading.Thread(target=serve, args=(w,), daemon=True, name="ecgedge-worker") for w in helpers]
