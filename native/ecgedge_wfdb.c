@@ -88,16 +88,23 @@ static int parse_int(const char *s, int32_t len, int allow_minus, int64_t *out) 
     return 1;
 }
 
+/* [0-9]{lo,hi} at s[*i]: advances *i; 0 if the count is outside [lo, hi]. */
+static int digits(const char *s, int32_t len, int32_t *i, int lo, int hi) {
+    int32_t j = *i;
+    while (j < len && s[j] >= '0' && s[j] <= '9') j++;
+    const int32_t k = j - *i;
+    *i = j;
+    return k >= lo && k <= hi;
+}
+
 /* [0-9]+(\.[0-9]*)? of at most 40 characters: strtod rounds it correctly, as Python's float() does. */
 static int parse_float(const char *s, int32_t len, double *out) {
     char buf[41];
-    int32_t i = 0, digits = 0;
-    if (len < 1 || len > 40) return 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') i++, digits++;
-    if (digits == 0) return 0;
+    int32_t i = 0;
+    if (len < 1 || len > 40 || !digits(s, len, &i, 1, len)) return 0;
     if (i < len && s[i] == '.') {
         i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+        digits(s, len, &i, 0, len);
     }
     if (i != len) return 0;
     memcpy(buf, s, (size_t)len);
@@ -126,15 +133,6 @@ static int tokens(const char *t, int32_t a, int32_t b, ee_span *tok, int max) {
         i = j;
     }
     return k;
-}
-
-/* [0-9]{lo,hi} at s[*i]: advances *i; 0 if the count is outside [lo, hi]. */
-static int digits(const char *s, int32_t len, int32_t *i, int lo, int hi) {
-    int32_t j = *i;
-    while (j < len && s[j] >= '0' && s[j] <= '9') j++;
-    const int32_t k = j - *i;
-    *i = j;
-    return k >= lo && k <= hi;
 }
 
 /* The full parser's base time: \d{1,2}:\d{1,2}(:\d{1,2}(\.\d*)?)? */
@@ -177,7 +175,7 @@ static int signal_line(const char *t, int32_t a, int32_t b, int32_t line, ee_hea
     const int32_t ml = tok[1].len;
     int32_t i = 0;
     int64_t v;
-    while (i < ml && m[i] >= '0' && m[i] <= '9') i++;
+    digits(m, ml, &i, 0, ml);
     if (ml > 40 || !parse_int(m, i, 0, &v) || (m[0] == '0' && i > 1)) return 0;
     s->fmt = (ee_span){tok[1].off, i};
     s->spf = 1;
@@ -187,7 +185,7 @@ static int signal_line(const char *t, int32_t a, int32_t b, int32_t line, ee_hea
     for (int f = 0; f < 3 && i < ml; f++) {
         if (m[i] != marks[f]) continue;
         int32_t j = i + 1;
-        while (j < ml && m[j] >= '0' && m[j] <= '9') j++;
+        digits(m, ml, &j, 0, ml);
         if (!parse_int(m + i + 1, j - i - 1, 0, dest[f])) return 0;
         i = j;
     }
