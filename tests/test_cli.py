@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -97,3 +98,25 @@ def test_reading_a_record_imports_no_heavy_module(data):
     out = subprocess.run([sys.executable, "-c", code, str(data / "cpsc2018" / "A1980.mat"),
                           str(data / "cinc2021" / "E07500.hea")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_openblas_threads_default_set_before_numpy():
+    """The CLI caps numpy's OpenBLAS at one thread (its idle threads busy-wait at import) before numpy is imported,
+    except for training and where the user chose a value."""
+    script = ("import os, sys\n"
+              "import ecgedge.cli as c\n"
+              "assert 'numpy' not in sys.modules, 'importing the CLI imported numpy'\n"
+              "sys.argv = ['ecgedge'] + sys.argv[1:]\n"
+              "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+              "print('OPENBLAS', os.environ.get('OPENBLAS_NUM_THREADS'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+    def value(*args, **extra):
+        r = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120,
+                           env={**env, **extra}, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split("OPENBLAS ")[-1].strip()
+
+    assert value("--version") == "1"
+    assert value("--version", OPENBLAS_NUM_THREADS="3") == "3"
+    assert value("train", "--help") == "None"
