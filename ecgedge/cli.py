@@ -425,7 +425,8 @@ def infer_cmd(
     threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).", callback=_at_least(0))] = 0,
     workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
                                                 callback=_at_least(1))] = None,
-    batch: Annotated[int, typer.Option(help="Windows per engine call.", callback=_at_least(1))] = 256,
+    batch: Annotated[int | None, typer.Option(help="Windows per engine call (default: 64 on onnxruntime's CPU engine, "
+                                                    "256 on GPU engines).", callback=_at_least(1))] = None,
     processes: Annotated[int | None, typer.Option(
         help="Worker processes for files (default: one per core, up to 8, for 2,000 records or more; 1: this process "
              "only).", callback=_at_least(1))] = None,

@@ -141,8 +141,9 @@ def test_read_ahead_changes_nothing_but_timing(tiny_run, data):
     items = [str(p) for p in _ptbxl(data, 40, 500)]
     items[7:7] = [str(data / "wfdb-examples" / "100.hea")]  # an error row in the middle (lacks the leads)
     runs = []
-    for read_ahead, batch in ((1, 256), (None, 256), (None, 9)):
+    for read_ahead, batch in ((1, 256), (None, 256), (None, 9), (None, None)):
         pred = Predictor(tiny_run["int8"], threads=1, batch=batch, workers=2)
+        assert pred.batch == (batch or 64)  # the default on onnxruntime's CPU engine (default_batch)
         pred.read_ahead = read_ahead
         runs.append(list(pred.predict_many(items)))
     for rows in runs:

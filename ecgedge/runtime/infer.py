@@ -14,7 +14,7 @@ from ..errors import EcgedgeError
 
 
 def run_files(paths: list[str], *, model: str | None = None, engine: str = "auto", threads: int = 0,
-              workers: int | None = None, batch: int = 256, processes: int | None = None, fmt: str = "table",
+              workers: int | None = None, batch: int | None = None, processes: int | None = None, fmt: str = "table",
               output: str | None = None, timeline: bool = False, plot: str | None = None, demo: bool = False,
               trust_model: bool = False, lead: str | None = None) -> int:
     """The CLI's file mode; returns the exit code (0, or 1 when a record failed). ``demo``: add the built-in
