@@ -142,7 +142,7 @@ def main() -> None:
                   f"windows (stride {(p.stride or p.window) / p.fs:g} s) aggregated by {c.aggregate}; "
                   + (f"an ensemble of {len(members)} ({who}), "
                      "logits averaged in one graph, members chosen on validation" if members else "no ensembling")
-                  + "; no distillation")
+                  + _distillation(ck.meta["recipe"].get("distill") or {}))
     if tr.get("init"):
         techniques += (f"; fine-tuned from the PTB-XL-pretrained {arch} ({tr['init']}), mode {tr.get('mode')}, "
                        f"discriminative lr factor {tr.get('discriminative_lr')}, first layer adapted to "
@@ -195,6 +195,16 @@ def main() -> None:
     t8, t32 = card["test"]["int8"], card["test"]["fp32"]
     print(f"{a.name}: {arch}, {card['bytes'] / 1e6:.2f} MB; test macro AUROC FP32 {t32['macro_auroc']:.4f} "
           f"{t32['macro_auroc_ci']}, INT8 {t8['macro_auroc']:.4f} {t8['macro_auroc_ci']}; latency {lat}")
+
+
+def _distillation(d: dict) -> str:
+    """The card's words for the recipe's distillation (``distill``: teachers, alpha, temperature)."""
+    teachers = list(d.get("teacher") or [])
+    if not teachers:
+        return "; no distillation"
+    names = ", ".join(Path(t).parent.name or t for t in teachers)
+    return (f"; distilled from the mean probability of {len(teachers)} teacher(s) ({names}), alpha {d.get('alpha')}, "
+            f"temperature {d.get('temperature')}")
 
 
 CHECK_FOLDS = (1, 2)
