@@ -422,8 +422,10 @@ def infer_cmd(
     model: Annotated[str | None, typer.Option(help="Exported model (.onnx/.engine/.pt2) or a shipped model's name "
                                                    "(default: the shipped PTB-XL model).")] = None,
     engine: Annotated[str, typer.Option(help=", ".join(ENGINE_CHOICES) + ".")] = "auto",
-    threads: Annotated[int, typer.Option(help="Engine threads (0: onnxruntime's choice).", callback=_at_least(0))] = 0,
-    workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records.",
+    threads: Annotated[int, typer.Option(help="Engine threads (0: the cores the reading threads leave).",
+                                         callback=_at_least(0))] = 0,
+    workers: Annotated[int | None, typer.Option(help="Threads decoding and preprocessing records (default: half the "
+                                                     "cores, at most 4).",
                                                 callback=_at_least(1))] = None,
     batch: Annotated[int | None, typer.Option(help="Windows per engine call (default: 64 on onnxruntime's CPU engine, "
                                                     "256 on GPU engines).", callback=_at_least(1))] = None,

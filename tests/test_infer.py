@@ -118,6 +118,21 @@ def test_every_record_type_under_shared_data(tiny_run, data):
     assert out["s0010_re"].n_windows > 20  # 38.4 s at 1000 Hz, resampled to 100 Hz
 
 
+def test_default_threads_split_the_cores():
+    """By default the reading threads take half the cores (at most 4) and the engine the rest; an explicit choice
+    of either is kept."""
+    from ecgedge.runtime.predictor import Predictor, split_cores
+    from ecgedge.runtime.processes import usable_cores
+
+    cores = usable_cores()
+    p = Predictor(None)
+    assert p.workers == max(1, min(4, cores // 2))
+    assert p.engine.sess.get_session_options().intra_op_num_threads == max(1, cores - p.workers)
+    assert [split_cores(c, r) for c, r in ((2, 1), (8, 4), (1, 1), (4, 0))] == [1, 4, 1, 4]
+    p = Predictor(None, threads=3, workers=2)
+    assert p.workers == 2 and p.engine.sess.get_session_options().intra_op_num_threads == 3
+
+
 def test_runtime_sessions_sleep_instead_of_spinning():
     """The runtime's onnxruntime threads do not busy-wait between operators (the decode workers need those cores);
     the export gate and benchmarks that ask for onnxruntime's default still get it."""

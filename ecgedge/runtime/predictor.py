@@ -265,6 +265,11 @@ class _Inline:
         return f
 
 
+#: windows in the engine's first batch of a predict_many (then doubled up to the batch) and the most in a batch once
+#: the input is read
+RAMP = 8
+
+
 def default_batch(engine: str) -> int:
     """Windows per engine call when none is asked for: 64 on onnxruntime's CPU engine, 256 on the others (GPUs).
 
@@ -275,11 +280,23 @@ def default_batch(engine: str) -> int:
     return 64 if engine == "ort" else 256
 
 
+def split_cores(cores: int, readers: int) -> int:
+    """The engine's threads when none are asked for: the cores that ``readers`` threads reading records leave (at
+    least one). Reading a 12-lead record costs about what the engine's pass over it does, so the default readers
+    (half the cores, at most 4) and the engine split the cores. On the 2-core VM, one reader and one engine thread
+    against onnxruntime's own choice (a thread per core) and two readers: 1,458-1,470 against 1,296-1,344 records/s
+    over 100 shared 500 Hz PTB-XL records, 1,550-1,609 against 1,452-1,521 over 500 and 1,661 against 1,473-1,508
+    over 1,000 (medians of 10 interleaved runs, two sessions)."""
+    return max(1, cores - readers)
+
+
 class Predictor:
     """``Predictor(model).predict(path_or_signal)``; ``predict_many(paths)`` for folders.
 
     ``model``: an exported model file (.onnx / .engine / .pt2) or None for the shipped default.
     ``trust_model``: load a .pt2/.engine (files that can run code) that this machine's export did not write.
+    ``threads``: the engine's threads (0: :func:`split_cores`). ``workers``: threads reading and preparing records
+    in :meth:`predict_many` (None: half the cores, at most 4; 0: the calling thread, between engine calls).
     ``batch``: windows per engine call (None: :func:`default_batch`).
     ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule).
     ``processes``: worker processes for :meth:`predict_many` (:mod:`.processes`; None: one per core for a list or
@@ -293,7 +310,15 @@ class Predictor:
         if processes is not None and processes < 1:
             raise OptionError(f"processes must be at least 1, not {processes}", where="--processes",
                               fix="1 classifies in this process; leave it out for one per core on large inputs")
-        self.info, self.engine = open_model(model, engine, threads or None, trust_model=trust_model)
+        from .processes import usable_cores
+
+        cores = usable_cores()
+        #: threads reading and preparing records; 0: the calling thread does it, between engine calls (what a worker
+        #: process does: its core has nothing else to overlap with, and the hand-over cost 10-15 % of its time)
+        self.workers = max(1, min(4, cores // 2)) if workers is None else max(0, workers)
+        # the engine's threads, unless chosen: the cores the readers leave (see split_cores)
+        self.info, self.engine = open_model(model, engine, threads or split_cores(cores, self.workers),
+                                            trust_model=trust_model)
         if (processes or 1) > 1 and self.engine.name != "ort":
             raise OptionError(f"worker processes run onnxruntime's CPU engine, not {self.engine.name}",
                               where="--processes", fix="leave --processes out, or use --engine ort with an .onnx model")
@@ -306,9 +331,6 @@ class Predictor:
         self.batch = max(1, min(batch or default_batch(self.engine.name), self.engine.max_batch))
         #: judge each record's signal quality first (:mod:`ecgedge.quality`); off only to measure what it costs
         self.quality_gate = quality_gate
-        #: threads reading and preparing records; 0: the calling thread does it, between engine calls (what a worker
-        #: process does: its core has nothing else to overlap with, and the hand-over cost 10-15 % of its time)
-        self.workers = max(1, min(4, os.cpu_count() or 1)) if workers is None else max(0, workers)
         #: records read ahead of the engine in :meth:`predict_many`; None: about a batch of windows
         self.read_ahead: int | None = None
         self.processes = processes
@@ -390,7 +412,7 @@ class Predictor:
 
     def _predict_here(self, items: Iterator) -> Iterator[Prediction]:
         floor = 4 * max(self.workers, 1)
-        seen_records = seen_windows = 0
+        seen_records = seen_windows = flushes = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") if self.workers else _Inline() as ex:
             pending: deque = deque()
             ready: list[tuple[Prediction, np.ndarray]] = []
@@ -421,9 +443,14 @@ class Predictor:
                         continue
                     ready.append((pred, x))
                     n_ready += len(x)
-                if n_ready >= self.batch or (not pending and ready):
+                # The engine starts on a small batch and doubles it up to the batch size, and takes small ones
+                # again once the input is read: the first batch's reading and the last batch's engine run are the
+                # pipeline's parts that nothing overlaps.
+                if n_ready >= min(self.batch, RAMP << flushes, RAMP * 2 if exhausted else self.batch) or (
+                        not pending and ready):
                     yield from self._flush(ready)
                     ready, n_ready = [], 0
+                    flushes = min(flushes + 1, 16)
 
     def _flush(self, ready: list) -> Iterator[Prediction]:
         if not ready:
