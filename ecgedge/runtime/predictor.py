@@ -443,11 +443,12 @@ class Predictor:
                         continue
                     ready.append((pred, x))
                     n_ready += len(x)
-                # The engine starts on a small batch and doubles it up to the batch size, and takes small ones
-                # again once the input is read: the first batch's reading and the last batch's engine run are the
-                # pipeline's parts that nothing overlaps.
-                if n_ready >= min(self.batch, RAMP << flushes, RAMP * 2 if exhausted else self.batch) or (
-                        not pending and ready):
+                # With reading threads, the engine starts on a small batch and doubles it up to the batch size,
+                # and takes small ones again once the input is read: the first batch's reading and the last batch's
+                # engine run are the pipeline's parts that nothing overlaps. Inline, nothing overlaps anyway.
+                full = self.batch if not self.workers else min(self.batch, RAMP << flushes,
+                                                               RAMP * 2 if exhausted else self.batch)
+                if n_ready >= full or (not pending and ready):
                     yield from self._flush(ready)
                     ready, n_ready = [], 0
                     flushes = min(flushes + 1, 16)
