@@ -72,16 +72,20 @@ def test_auto_starts_workers_only_for_large_inputs(records, monkeypatch):
     assert pred.ran_in == 1 and pred._pool is None  # 32 records: below MIN_RECORDS
     monkeypatch.setattr(P, "MIN_RECORDS", 20)
     monkeypatch.setattr(P, "usable_cores", lambda: 2)
+    assert P.auto_processes("ort", 10 * P.MIN_RECORDS) == 1  # 2 cores: one process is faster
+    monkeypatch.setattr(P, "MIN_CORES", 2)
     with pred:
         assert len(list(pred.predict_many(records))) == len(records) and pred.ran_in == 2  # a list: counted
         # an iterator is not read ahead to count it (a slow source's first rows must not wait): this process
         assert len(list(pred.predict_many(iter(records)))) == len(records) and pred.ran_in == 1
     monkeypatch.undo()
-    monkeypatch.setattr(P, "usable_cores", lambda: 2)
-    assert P.auto_processes("ort", P.MIN_RECORDS) == 2
+    monkeypatch.setattr(P, "usable_cores", lambda: P.MIN_CORES)
+    assert P.auto_processes("ort", P.MIN_RECORDS) == P.MIN_CORES
     assert P.auto_processes("ort", P.MIN_RECORDS - 1) == 1
     assert P.auto_processes("ort-cuda", 10 * P.MIN_RECORDS) == 1
-    monkeypatch.setattr(P, "usable_cores", lambda: 1)
+    monkeypatch.setattr(P, "usable_cores", lambda: 16)
+    assert P.auto_processes("ort", 10 * P.MIN_RECORDS) == 8
+    monkeypatch.setattr(P, "usable_cores", lambda: P.MIN_CORES - 1)
     assert P.auto_processes("ort", 10 * P.MIN_RECORDS) == 1
 
 
@@ -185,6 +189,7 @@ def test_cli_counts_a_folder_listing_to_choose_workers(records, monkeypatch, tmp
 
     folder = str(data / "ptb-xl" / "records500")
     monkeypatch.setattr(P, "usable_cores", lambda: 2)
+    monkeypatch.setattr(P, "MIN_CORES", 2)
     monkeypatch.setattr(P, "MIN_RECORDS", 600)  # above the folder's 500: this process
     assert run_files([folder], fmt="csv", output=str(tmp_path / "one.csv")) == 0
     assert "worker processes" not in capsys.readouterr().err

@@ -40,6 +40,12 @@ CHUNK = 32
 #: starting them (≈ 0.25 s) costs more than they save (the break-even measured on the 2-core VM; see the README)
 MIN_RECORDS = 2000
 
+#: ... and only on machines with at least this many usable cores. On the 2-core VM one process is faster since its
+#: readers and engine split the cores and batches ramp up (4,000 records: 1,804-1,968 records/s against 1,677-1,753
+#: with two workers, 2026-12-07); the GIL caps one process's reading threads, so workers pay where there are cores
+#: enough for more of them (not measured here: no machine with more cores was lent)
+MIN_CORES = 4
+
 _HEADER = struct.Struct("<Q")
 
 
@@ -53,9 +59,10 @@ def usable_cores() -> int:
 
 def auto_processes(engine: str, n_records: int) -> int:
     """How many worker processes ``processes=None`` gives: one per usable core (at most 8), for onnxruntime's
-    CPU engine and inputs of at least :data:`MIN_RECORDS` records on a machine with two cores or more; else 1."""
+    CPU engine and inputs of at least :data:`MIN_RECORDS` records on a machine with :data:`MIN_CORES` cores or more;
+    else 1."""
     cores = usable_cores()
-    if engine != "ort" or cores < 2 or n_records < MIN_RECORDS:
+    if engine != "ort" or cores < MIN_CORES or n_records < MIN_RECORDS:
         return 1
     return min(cores, 8)
 
