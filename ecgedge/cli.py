@@ -430,8 +430,8 @@ def infer_cmd(
     batch: Annotated[int | None, typer.Option(help="Windows per engine call (default: 64 on onnxruntime's CPU engine, "
                                                     "256 on GPU engines).", callback=_at_least(1))] = None,
     processes: Annotated[int | None, typer.Option(
-        help="Worker processes for files (default: one per core, up to 8, for 2,000 records or more; 1: this process "
-             "only).", callback=_at_least(1))] = None,
+        help="Worker processes for files (default: one per core, up to 8, for 2,000 records or more on 4 cores or "
+             "more; 1: this process only).", callback=_at_least(1))] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json, jsonl or csv.", callback=_check_format)] = "table",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write results here (default: stdout).")] = None,
     timeline: Annotated[bool, typer.Option(help="Add one row per window (start time, probabilities).")] = False,

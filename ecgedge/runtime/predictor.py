@@ -300,7 +300,8 @@ class Predictor:
     ``batch``: windows per engine call (None: :func:`default_batch`).
     ``lead``: the record lead a single-lead model reads (default: :func:`~ecgedge.leads.single_lead_source`'s rule).
     ``processes``: worker processes for :meth:`predict_many` (:mod:`.processes`; None: one per core for a list or
-    tuple of :data:`~ecgedge.runtime.processes.MIN_RECORDS` records or more on onnxruntime's CPU engine, else none).
+    tuple of :data:`~ecgedge.runtime.processes.MIN_RECORDS` records or more on onnxruntime's CPU engine, on machines
+    with :data:`~ecgedge.runtime.processes.MIN_CORES` cores or more, else none).
     They start on first use and stay until :meth:`close` (or the end of a ``with`` block)."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, engine: str = "auto", threads: int = 0,
