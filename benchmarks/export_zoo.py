@@ -2,10 +2,13 @@
 against PyTorch eager and onnxruntime FP32 in the same run, and the validation macro-AUROC drop.
 
     python benchmarks/export_zoo.py [--runs runs/zoo] [--only resnet1d18,...] [--collect-only]
+    python benchmarks/export_zoo.py --run x50-dev=runs/full/x50-10s-dev --run ... --name export-full --block export-full
 
-Writes ``benchmarks/results/export-zoo.json`` and the README table between ``<!-- export:start -->``
-and ``<!-- export:end -->``. Latency: one thread, batch 1, the model's own window, median of 300
-runs after warm-up, every engine of a model measured back to back in one process.
+Writes ``benchmarks/results/export-zoo.json`` (``--name``) and the README table between ``<!-- export:start -->``
+and ``<!-- export:end -->`` (``--block``). ``--run LABEL=DIR`` (repeatable) measures those runs under those labels
+instead of every ``ptbxl_*`` folder of ``--runs`` (named by architecture): several runs of one architecture.
+Latency: one thread, batch 1, the model's own window, median of 300 runs after warm-up, every engine of a model
+measured back to back in one process.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _median_ms(fn, n: int = 300, warmup: int = 20) -> float:
     return float(np.median(time_calls(fn, min_runs=n, warmup=warmup)) * 1e3)
 
 
-def measure(run_dir: Path, out_dir: Path, force: bool) -> dict:
+def measure(run_dir: Path, out_dir: Path, force: bool, label: str = "") -> dict:
     import torch
 
     from ecgedge.export.pipeline import options_from, run_export
@@ -42,7 +45,7 @@ def measure(run_dir: Path, out_dir: Path, force: bool) -> dict:
     ckpt = run_dir / "model.safetensors"
     ck = load_checkpoint(ckpt)
     arch = ck.arch
-    out = out_dir / arch
+    out = out_dir / (label or arch)
     report_path = out / "export_report.json"
     if force or not report_path.exists():
         opts = options_from(None, int8=True, fp16=True, out=str(out), force=True, keep_float="auto")
@@ -54,7 +57,8 @@ def measure(run_dir: Path, out_dir: Path, force: bool) -> dict:
     x = np.random.default_rng(0).standard_normal((1, len(ck.contract.leads), ck.contract.window)).astype(np.float32)
     with torch.no_grad():
         eager = _median_ms(lambda: model(torch.from_numpy(x)))
-    row = {"arch": arch, "parameters": report["n_parameters"], "window": ck.contract.window, "torch_eager_ms": eager,
+    row = {"arch": label or arch, "architecture": arch, "run": str(run_dir), "parameters": report["n_parameters"],
+           "window": ck.contract.window, "torch_eager_ms": eager,
            "test_macro_auroc_fp32": (ck.meta.get("metrics") or {}).get("test_macro_auroc")}
     for prec in ("fp32", "int8", "fp16"):
         f = out / f"{arch}.{prec}.onnx"
@@ -98,28 +102,39 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--force", action="store_true", help="re-export even where a report exists")
     ap.add_argument("--collect-only", action="store_true", help="only rewrite the README table from the JSON")
+    ap.add_argument("--run", action="append", default=[], metavar="LABEL=DIR",
+                    help="a run to measure under LABEL (repeat); instead of the ptbxl_* folders of --runs")
+    ap.add_argument("--name", default="export-zoo", help="results file: benchmarks/results/NAME.json")
+    ap.add_argument("--block", default="export", help="the README block to rewrite")
     a = ap.parse_args()
     from ecgedge.machine import describe
 
+    results = RESULTS.with_name(f"{a.name}.json")
+    if a.run:
+        bad = [r for r in a.run if "=" not in r]
+        if bad:
+            sys.exit(f"--run takes LABEL=DIR, not {bad[0]!r}")
+        runs = [(label, Path(d)) for label, d in (r.split("=", 1) for r in a.run)]
+    else:
+        runs = [(d.name.removeprefix("ptbxl_"), d) for d in sorted(Path(a.runs).glob("ptbxl_*"))]
     if not a.collect_only:
-        old = {r["arch"]: r for r in json.loads(RESULTS.read_text())["rows"]} if RESULTS.exists() else {}
+        old = {r["arch"]: r for r in json.loads(results.read_text())["rows"]} if results.exists() else {}
         only = {s for s in a.only.split(",") if s}
-        for d in sorted(Path(a.runs).glob("ptbxl_*")):
-            arch = d.name.removeprefix("ptbxl_")
-            if only and arch not in only:
+        for label, d in runs:
+            if only and label not in only:
                 continue
-            print(f"{arch}:", flush=True)
+            print(f"{label}:", flush=True)
             try:
-                old[arch] = measure(d, Path(a.out), a.force)
+                old[label] = measure(d, Path(a.out), a.force, label if a.run else "")
             except Exception as exc:  # noqa: BLE001 - record and go on to the next model
                 print(f"  FAILED: {exc}", flush=True)
-                old[arch] = {"arch": arch, "error": str(exc)}
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(),
+                old[label] = {"arch": label, "error": str(exc)}
+            results.parent.mkdir(parents=True, exist_ok=True)
+            results.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(),
                                            "rows": sorted(old.values(), key=lambda r: r["arch"])}, indent=1))
-    data = json.loads(RESULTS.read_text())
+    data = json.loads(results.read_text())
     rows = [r for r in data["rows"] if "error" not in r]
-    replace_block("export", table(rows))
+    replace_block(a.block, table(rows))
     print(table(rows))
     for r in data["rows"]:
         if "error" in r:
