@@ -27,7 +27,7 @@ from ..leads import check_lead_option, normalize_lead, single_lead_source
 from ..quality import Quality
 from .engines import open_model
 from .post import aggregate, decisions, probabilities
-from .processes import auto_processes
+from .processes import auto_processes, usable_cores
 
 
 @dataclass
@@ -311,8 +311,6 @@ class Predictor:
         if processes is not None and processes < 1:
             raise OptionError(f"processes must be at least 1, not {processes}", where="--processes",
                               fix="1 classifies in this process; leave it out for one per core on large inputs")
-        from .processes import usable_cores
-
         cores = usable_cores()
         #: threads reading and preparing records; 0: the calling thread does it, between engine calls (what a worker
         #: process does: its core has nothing else to overlap with, and the hand-over cost 10-15 % of its time)

@@ -37,7 +37,8 @@ from ..errors import EcgedgeError
 #: folder's tail still keeps every worker busy
 CHUNK = 32
 #: ``processes=None`` (auto) uses worker processes only for inputs of at least this many records: below it,
-#: starting them (≈ 0.25 s) costs more than they save (the break-even measured on the 2-core VM; see the README)
+#: starting them (≈ 0.25 s) costs more than they save (the break-even measured on the 2-core VM before one process
+#: got faster there; see the README)
 MIN_RECORDS = 2000
 
 #: ... and only on machines with at least this many usable cores. On the 2-core VM one process is faster since its
