@@ -411,7 +411,8 @@ class Predictor:
 
     def _predict_here(self, items: Iterator) -> Iterator[Prediction]:
         floor = 4 * max(self.workers, 1)
-        seen_records = seen_windows = flushes = 0
+        seen_records = seen_windows = 0
+        ramp = min(RAMP, self.batch) if self.workers else self.batch  # windows the next engine call waits for
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ecgedge-prep") if self.workers else _Inline() as ex:
             pending: deque = deque()
             ready: list[tuple[Prediction, np.ndarray]] = []
@@ -445,12 +446,11 @@ class Predictor:
                 # With reading threads, the engine starts on a small batch and doubles it up to the batch size,
                 # and takes small ones again once the input is read: the first batch's reading and the last batch's
                 # engine run are the pipeline's parts that nothing overlaps. Inline, nothing overlaps anyway.
-                full = self.batch if not self.workers else min(self.batch, RAMP << flushes,
-                                                               RAMP * 2 if exhausted else self.batch)
+                full = min(ramp, 2 * RAMP) if exhausted and self.workers else ramp
                 if n_ready >= full or (not pending and ready):
                     yield from self._flush(ready)
                     ready, n_ready = [], 0
-                    flushes = min(flushes + 1, 16)
+                    ramp = min(2 * ramp, self.batch)
 
     def _flush(self, ready: list) -> Iterator[Prediction]:
         if not ready:
