@@ -67,7 +67,7 @@ def windows_per_record(checkpoint: Path, seconds: float = 10.0) -> int:
 
 
 def _split_folds(split: str) -> tuple[str, str]:
-    """('8', '9') from 'folds 1-7 train, 8 validation, 9 test (...)'; ('validation', 'test') otherwise."""
+    """('fold 8', 'fold 9') from 'folds 1-7 train, 8 validation, 9 test (...)'; ('validation', 'test') otherwise."""
     m = re.search(r"(\S+) validation, (\S+) test", split or "")
     return (f"fold {m.group(1)}", f"fold {m.group(2)}") if m else ("validation", "test")
 
@@ -160,8 +160,14 @@ def main() -> None:
     per_record = bool(args.base or args.run)
     jobs: list[tuple[str, str, Path, list[str]]] = []
     if args.base:
+        from ecgedge.training.models.registry import MODELS
+
         stem = Path(args.base).stem
-        for arch in (a for item in args.arch for a in item.split(",") if a):
+        archs = [a.strip() for item in args.arch for a in item.split(",") if a.strip()]
+        unknown = [a for a in archs if a not in MODELS]
+        if unknown or not archs:  # before hours of training, not after
+            raise SystemExit(f"--arch: {', '.join(unknown) or 'none given'}; known: {', '.join(sorted(MODELS))}")
+        for arch in archs:
             sets = [f"model.arch={arch}", f"name={stem}-{arch}"] + args.set
             jobs.append((arch, args.base, Path(args.out) / arch, sets))
     elif not args.run:
@@ -184,10 +190,12 @@ def main() -> None:
         rows.append(_row(label, Path(d), per_record))
     if not rows:
         raise SystemExit("no finished run to tabulate")
+    from ecgedge.atomic import atomic_write_text
     from ecgedge.machine import describe
 
     res = REPO / "benchmarks" / "results" / f"{args.name}.json"
-    res.write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "rows": rows}, indent=1))
+    atomic_write_text(res, json.dumps({"when": time.strftime("%Y-%m-%d"), "machine": describe(), "rows": rows},
+                                      indent=1))
     replace_block(args.block, table(rows, per_record))
     print(f"wrote {res} and the README table", flush=True)
     os.sync()

@@ -53,3 +53,14 @@ def test_table_names_the_development_folds_and_sorts_by_the_reported_fold(zoo):
     assert "fold 9 macro AUROC" in lines[0] and "fold 8 (selection)" in lines[0]
     assert lines[2].startswith("| big | 1.18 M | 0.930 [0.920–0.940] | 0.940 | 12/16 | 14.00 (7) | 10, 400 |")
     assert lines[3].startswith("| small | 3.1 k | 0.900")
+
+
+def test_an_unknown_architecture_is_refused_before_any_training(tmp_path):
+    import subprocess
+
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "train_zoo.py"), "--base",
+                        str(REPO / "train" / "ptbxl_xresnet1d50_10s.toml"), "--arch", "mobilenet1d,resnet9000",
+                        "--out", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "--arch: resnet9000; known: alexnet1d" in r.stderr
+    assert not (tmp_path / "runs").exists()
