@@ -39,7 +39,7 @@ def main() -> None:
         "",
         f"![latency against accuracy]({path.with_suffix('.png').relative_to(REPO)})",
         "",
-        "The frontier (no other row is faster and at least as accurate):",
+        "The frontier (no other row is faster per 10-s record at batch 1 and at least as accurate):",
         "",
         markdown(front),
         "",

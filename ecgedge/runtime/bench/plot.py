@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 
 def plot(rows: list[Row], path: str | os.PathLike[str], title: str) -> bool:
-    """Latency (log) against macro AUROC, the Pareto frontier drawn; False if matplotlib is missing."""
+    """Latency per 10-s record (log) against macro AUROC, the Pareto frontier drawn; False if matplotlib is
+    missing."""
     try:
         import matplotlib
 
@@ -26,15 +27,15 @@ def plot(rows: list[Row], path: str | os.PathLike[str], title: str) -> bool:
     engines = sorted({r.engine for r in pts})
     colours = dict(zip(engines, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for r in pts:
-        ax.scatter(r.latency_ms["p50"], r.macro_auroc, marker=markers.get(r.precision, "x"),
+        ax.scatter(r.record_ms, r.macro_auroc, marker=markers.get(r.precision, "x"),
                    color=colours[r.engine], s=60 if r.pareto else 30, alpha=1.0 if r.pareto else 0.6,
                    edgecolors="black" if r.pareto else "none", zorder=3)
         if r.pareto:
-            ax.annotate(f"{r.model} {r.precision}", (r.latency_ms["p50"], r.macro_auroc), fontsize=7,
+            ax.annotate(f"{r.model} {r.precision}", (r.record_ms, r.macro_auroc), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
-    front = sorted((r for r in pts if r.pareto), key=lambda r: r.latency_ms["p50"])
+    front = sorted((r for r in pts if r.pareto), key=lambda r: r.record_ms)
     if front:
-        ax.step([r.latency_ms["p50"] for r in front], [r.macro_auroc for r in front], where="post",
+        ax.step([r.record_ms for r in front], [r.macro_auroc for r in front], where="post",
                 color="black", lw=1, ls="--", label="Pareto frontier", zorder=2)
     for e in engines:
         ax.scatter([], [], color=colours[e], label=e)
@@ -42,7 +43,7 @@ def plot(rows: list[Row], path: str | os.PathLike[str], title: str) -> bool:
         if any(r.precision == pr for r in pts):
             ax.scatter([], [], marker=m, color="grey", label=pr)
     ax.set_xscale("log")
-    ax.set_xlabel("batch-1 latency p50 (ms, log scale)")
+    ax.set_xlabel("batch-1 latency per 10-s record: p50 x its windows (ms, log scale)")
     ax.set_ylabel("macro AUROC (held-out)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
