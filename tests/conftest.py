@@ -12,6 +12,21 @@ from ecgedge.datasets import data_root
 REPO = Path(__file__).resolve().parents[1]
 
 
+@contextlib.contextmanager
+def benchmark_script(name: str):
+    """``benchmarks/NAME.py`` imported as a module (with ``benchmarks/`` on the path for its own imports)."""
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
 def pytest_sessionstart(session):
     # In CI a missing kernel is a failure, not a reason to skip half the preprocessing suite.
     if os.environ.get("ECGEDGE_REQUIRE_KERNEL"):

@@ -3,12 +3,12 @@ with the cells its results file records whose folders are gone, and paired per f
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import benchmark_script
 
 pytest.importorskip("scipy")
 REPO = Path(__file__).resolve().parents[1]
@@ -16,14 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def curve():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("transfer_curve", REPO / "benchmarks" / "transfer_curve.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+    with benchmark_script("transfer_curve") as mod:
         yield mod
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
 
 
 def _run(root: Path, name: str, test: float, validation: float, af: float) -> None:

@@ -3,26 +3,21 @@ and the whole-data table's columns: the folds named from the run's split, the co
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import benchmark_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def zoo():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("train_zoo", REPO / "benchmarks" / "train_zoo.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+    with benchmark_script("train_zoo") as mod:
         yield mod
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
 
 
 def test_row_of_a_real_run(zoo, tiny_run):
