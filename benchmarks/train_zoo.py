@@ -56,16 +56,6 @@ def latency_ms(checkpoint: Path, repeats: int = 50) -> float:
     return statistics.median(times) * 1e3
 
 
-def windows_per_record(checkpoint: Path, seconds: float = 10.0) -> int:
-    """How many windows the model's contract takes from a ``seconds``-long record."""
-    from ecgedge.training.checkpoint import load_checkpoint
-
-    pre = load_checkpoint(checkpoint).contract.preprocessing
-    n = int(round(seconds * pre.fs))
-    stride = pre.stride or pre.window
-    return 1 + max(0, (n - int(pre.window)) // int(stride))
-
-
 def _split_folds(split: str) -> tuple[str, str]:
     """('fold 8', 'fold 9') from 'folds 1-7 train, 8 validation, 9 test (...)'; ('validation', 'test') otherwise."""
     m = re.search(r"(\S+) validation, (\S+) test", split or "")
@@ -105,7 +95,10 @@ def _row(label: str, out: Path, per_record: bool) -> dict:
     }
     if per_record:
         hist = m.get("history", [])
-        row["windows_per_10s_record"] = windows_per_record(ckpt)
+        from ecgedge.runtime.bench import windows_per_record  # the bench's own count, tail rule included
+        from ecgedge.training.checkpoint import load_checkpoint
+
+        row["windows_per_10s_record"] = windows_per_record(load_checkpoint(ckpt).contract)
         row["cpu_ms_per_10s_record"] = round(row["cpu_batch1_ms"] * row["windows_per_10s_record"], 2)
         row["epochs"] = len(hist)
         # the epochs' own clocks (training + validation): a resumed run's wall clock would miss the first part
